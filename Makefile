@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test bench install install-dev lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Start the whole product on this machine (embedded services when no URLs are set).
+run: $(VENV)/.installed
+	$(BIN)/clozings run
+
+## Run the whole test suite against real PostgreSQL and Redis (embedded when unset).
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m clozings.platform.embedded -- $(BIN)/pytest $(PYTEST_ARGS)
+
+## Benchmarks: one JSON line per figure (see README).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m clozings.platform.embedded -- $(BIN)/python -m tests.perf.run_all
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check clozings tests
+
+clean:
+	rm -rf $(VENV) test-artefacts bench-results

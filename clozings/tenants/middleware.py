@@ -1,0 +1,78 @@
+"""Pick the schema from the host, and keep people without a seat out of a brokerage."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import render
+from django.urls import set_urlconf
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from clozings.platform.errors import is_api_request, json_error
+from clozings.tenants.models import Domain, Seat
+
+
+def platform_hosts() -> set[str]:
+    return {settings.CLOZINGS_DOMAIN, "127.0.0.1", "testserver"}
+
+
+class BrokerageMiddleware(TenantMainMiddleware):
+    """The platform's own domain is the public schema; `<slug>.<domain>` is a brokerage;
+    any other host is a 404 (never the platform, so a typo can't land on the wrong site)."""
+
+    def process_request(self, request):
+        connection.set_schema_to_public()
+        try:
+            hostname = self.hostname_from_request(request)
+        except DisallowedHost:
+            return HttpResponseBadRequest("Unknown host.")
+        request.brokerage = None
+        if hostname in platform_hosts():
+            request.tenant = None
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            set_urlconf(request.urlconf)
+            return None
+        domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
+        if domain is None:
+            raise Http404(f"No brokerage at {hostname}.")
+        request.tenant = request.brokerage = domain.tenant
+        request.tenant.domain_url = hostname
+        connection.set_tenant(request.tenant)
+        request.urlconf = settings.ROOT_URLCONF
+        set_urlconf(request.urlconf)
+        return None
+
+
+# Paths on a brokerage host that a signed-in person without a seat may still reach.
+OPEN_PATH_PREFIXES = ("/login", "/logout", "/password-reset", "/invite/", "/static/",
+                      "/healthz", "/api/v1/auth/token", "/api/schema")
+
+
+class SeatRequiredMiddleware:
+    """On a brokerage host, a signed-in person needs an active seat there (else 403).
+
+    Sets request.seat. Bearer-token API calls are checked by tenants.permissions.HasSeat,
+    since DRF authenticates them after the middleware has run.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.seat = None
+        brokerage = getattr(request, "brokerage", None)
+        user = getattr(request, "user", None)
+        if brokerage is not None and user is not None and user.is_authenticated:
+            request.seat = (
+                Seat.objects.filter(brokerage=brokerage, user=user, status=Seat.Status.ACTIVE)
+                .select_related("user")
+                .first()
+            )
+            if request.seat is None and not request.path.startswith(OPEN_PATH_PREFIXES):
+                message = "You have no active seat in this brokerage."
+                if is_api_request(request):
+                    return json_error(request, "permission_denied", message, 403)
+                return render(request, "403.html", {"message": message}, status=403)
+        return self.get_response(request)

@@ -1,0 +1,145 @@
+"""The tenant (Brokerage), its domain, people and their seats. All in the public schema."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django_tenants.models import DomainMixin, TenantMixin
+
+TIME_ZONE_CHOICES = sorted(
+    (name, name) for name in zoneinfo.available_timezones() if "/" in name
+    and not name.startswith(("Etc/", "SystemV/"))
+)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known time zone.")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **fields) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> User:
+        fields["is_staff"] = True
+        fields["is_superuser"] = True
+        return self._create_user(email, password, **fields)
+
+    def get_by_natural_key(self, username: str) -> User:
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """One global account per person; the email is the login. `is_staff` is platform staff."""
+
+    email = models.EmailField(max_length=254, unique=True)  # stored lower-case (save())
+    name = models.CharField(max_length=150, blank=True)
+    time_zone = models.CharField(max_length=64, default="America/New_York",
+                                 validators=[validate_time_zone])
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.name or self.email).split()[0]
+
+
+class Brokerage(TenantMixin):
+    """A brokerage: one PostgreSQL schema (its CRM) and a host `<slug>.<platform domain>`."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=40, unique=True)
+    time_zone = models.CharField(max_length=64, default="America/New_York",
+                                 validators=[validate_time_zone])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Schemas are provisioned by tenants.services.provision_brokerage, not on save().
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Domain(DomainMixin):
+    pass
+
+
+class Seat(models.Model):
+    """A person's place in a brokerage (a membership), with a role and a status.
+
+    An invited seat has an email and no user yet; accepting the invitation links the user.
+    Deactivating keeps the row and everything the agent did.
+    """
+
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"
+        ADMIN = "admin", "Admin"
+
+    class Status(models.TextChoices):
+        INVITED = "invited", "Invited"
+        ACTIVE = "active", "Active"
+        DEACTIVATED = "deactivated", "Deactivated"
+
+    brokerage = models.ForeignKey(Brokerage, on_delete=models.CASCADE, related_name="seats")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="seats")
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.INVITED)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    # Bumped on every (re-)invitation, so an older link stops working.
+    invite_nonce = models.PositiveIntegerField(default=0)
+    invited_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "brokerage", name="seat_email_unique_ci"),
+            models.UniqueConstraint(fields=["brokerage", "user"], name="seat_user_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} @ {self.brokerage_id} ({self.role}, {self.status})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN

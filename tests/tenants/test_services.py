@@ -1,0 +1,39 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from clozings.tenants import services
+from clozings.tenants.models import Brokerage, Domain, Seat
+from tests.tenants.factories import PASSWORD
+
+
+def _schema_tables(schema: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                       [schema])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_provisioning_creates_schema_domain_and_admin_seat(db):
+    brokerage = services.provision_brokerage(
+        name="Sunrise Realty", slug="sunrise", admin_email="Boss@Sunrise.test",
+        admin_name="Sam Boss", admin_password=PASSWORD)
+
+    assert brokerage.schema_name == "brk_sunrise"
+    assert "django_migrations" in _schema_tables("brk_sunrise")
+    assert Domain.objects.get(tenant=brokerage).domain == "sunrise.localhost"
+    seat = Seat.objects.get(brokerage=brokerage)
+    assert (seat.email, seat.role, seat.status) == ("boss@sunrise.test", "admin", "active")
+    assert seat.user.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("slug", ["", "UPPER space", "-lead", "trail-", "www", "a" * 41, "acme"])
+def test_provisioning_rejects_bad_or_taken_slugs_and_changes_nothing(acme, slug):
+    before = Brokerage.objects.count()
+
+    with pytest.raises(ValidationError) as caught:
+        services.provision_brokerage(name="X", slug=slug, admin_email="x@example.test",
+                                     admin_name="X", admin_password=PASSWORD)
+
+    assert "slug" in caught.value.message_dict
+    assert Brokerage.objects.count() == before
