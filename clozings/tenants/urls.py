@@ -1,4 +1,6 @@
 """Routes of the tenants app: `public` on the platform host, `brokerage` on brokerage hosts."""
 
-public: list = []
-brokerage: list = []
+from clozings.tenants import api, views
+
+public = [*api.public_urls, *views.public_urls]
+brokerage = [*api.brokerage_urls, *views.brokerage_urls]

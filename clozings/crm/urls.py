@@ -1,0 +1,4 @@
+"""Routes of the crm app: `public` on the platform host, `brokerage` on brokerage hosts."""
+
+public: list = []
+brokerage: list = []

@@ -1,0 +1,4 @@
+"""Routes of the distribution app: `public` on the platform host, `brokerage` on brokerage hosts."""
+
+public: list = []
+brokerage: list = []

@@ -1,0 +1,4 @@
+"""Routes of the territories app: `public` on the platform host, `brokerage` on brokerage hosts."""
+
+public: list = []
+brokerage: list = []
