@@ -1,4 +1,328 @@
-"""API of the tenants app (auth token, brokerages, seats)."""
+"""API of the tenants app: sign-in tokens, brokerages (platform staff), seats (admins).
 
-public_urls: list = []
-brokerage_urls: list = []
+Also the OpenAPI description of the error format (`ErrorResponse`, `error_responses`),
+which every app's API views may use in their `extend_schema(responses=...)`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
+from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from clozings.platform.api import ApiView
+from clozings.platform.auth import issue_token
+from clozings.platform.errors import ApiError
+from clozings.tenants import selectors, services
+from clozings.tenants.models import Seat
+from clozings.tenants.permissions import IsBrokerageAdmin, IsPlatformStaff
+from clozings.tenants.throttling import (
+    clear_login_failures,
+    client_ip,
+    login_allowed,
+    record_login_failure,
+    seconds_until_login_allowed,
+)
+
+MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints: a larger number can name nothing
+
+
+# --- the error format, for the OpenAPI schema ---------------------------------------------
+class ErrorBody(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable, snake_case.")
+    message = serializers.CharField(help_text="For people.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="Only for validation errors: the problems of each field.")
+
+
+class ErrorResponse(serializers.Serializer):
+    error = ErrorBody()
+
+
+_ERROR_MEANINGS = {
+    400: "`validation_error` (with `fields`) or `parse_error` (the body is not valid JSON).",
+    401: "`not_authenticated`: no credentials, or a token that is not valid or has expired.",
+    403: "`permission_denied`: signed in, but not allowed here.",
+    404: "`not_found`.",
+    409: "A conflict with the current state (the code says which).",
+    413: "`payload_too_large`: the request body is larger than the server accepts.",
+    429: "`throttled`: too many attempts; the Retry-After header says when to try again.",
+}
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the error statuses an endpoint can answer with.
+
+    `descriptions` override the default text by status, e.g. `s409="already_member: ..."`.
+    """
+    return {
+        status: OpenApiResponse(
+            response=ErrorResponse,
+            description=descriptions.get(f"s{status}", _ERROR_MEANINGS.get(status, "Error.")),
+        )
+        for status in statuses
+    }
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "clozings.platform.auth.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "A token from `POST /api/v1/auth/token`."}
+
+
+class TenantsApiView(ApiView):
+    def initial(self, request, *args, **kwargs):
+        # Refuse bodies over DATA_UPLOAD_MAX_MEMORY_SIZE before reading them: DRF's JSON
+        # parser reads the raw stream, where Django's own limit does not apply.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit:
+            raise ApiError(f"The request body is larger than {limit} bytes.",
+                           code="payload_too_large", status_code=413)
+        super().initial(request, *args, **kwargs)
+
+
+# --- sign-in ------------------------------------------------------------------------------
+class UserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    is_staff = serializers.BooleanField()
+
+
+class MembershipOutput(serializers.Serializer):
+    brokerage = serializers.CharField(source="brokerage.slug", help_text="The brokerage's slug.")
+    role = serializers.ChoiceField(Seat.Role.choices)
+    host = serializers.SerializerMethodField()
+
+    def get_host(self, seat: Seat) -> str:
+        return services.brokerage_host(seat.brokerage)
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`.")
+    user = UserOutput()
+    memberships = MembershipOutput(many=True, help_text="Active seats only.")
+
+
+class TokenInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+
+
+class TokenApi(TenantsApiView):
+    """Exchange an email and password for a bearer token (on any host)."""
+
+    # Sign-in needs no credentials; no session either, so no CSRF for scripts.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request) -> str:
+        return "Bearer"  # so that a failed sign-in is a 401, not a 403
+
+    @extend_schema(
+        operation_id="auth_token_create", request=TokenInput,
+        responses={200: TokenOutput, **error_responses(400, 401, 413, 429)},
+        auth=[],
+    )
+    def post(self, request):
+        data = self.parse(TokenInput, request)
+        email, ip = data["email"], client_ip(request)
+        if not login_allowed(email=email, ip=ip):
+            raise exceptions.Throttled(
+                wait=seconds_until_login_allowed(email=email, ip=ip),
+                detail="Too many failed sign-ins.")
+        user = authenticate(request, email=email, password=data["password"])
+        if user is None:  # wrong email or password, or a deactivated account
+            record_login_failure(email=email, ip=ip)
+            raise exceptions.AuthenticationFailed("The email or password is not right.")
+        clear_login_failures(email=email, ip=ip)
+        body = {"token": issue_token(user), "user": user,
+                "memberships": selectors.memberships_for(user=user)}
+        return Response(TokenOutput(body).data)
+
+
+# --- brokerages (platform staff) ------------------------------------------------------------
+class BrokerageAdminOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
+class BrokerageCreatedOutput(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    host = serializers.CharField()
+    admin = BrokerageAdminOutput()
+
+
+class SeatCountsOutput(serializers.Serializer):
+    active = serializers.IntegerField(source="active_seats")
+    invited = serializers.IntegerField(source="invited_seats")
+
+
+class BrokerageListOutput(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    host = serializers.SerializerMethodField()
+    time_zone = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    seats = SeatCountsOutput(source="*")
+
+    def get_host(self, brokerage) -> str:
+        return services.brokerage_host(brokerage)
+
+
+class BrokerageInput(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.CharField(max_length=40, help_text="Becomes `<slug>.<domain>`.")
+    admin_email = serializers.EmailField(max_length=254)
+    admin_name = serializers.CharField(max_length=150)
+    admin_password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    time_zone = serializers.CharField(max_length=64, required=False, default="America/New_York")
+
+
+class BrokerageListCreateApi(TenantsApiView):
+    """Brokerages: the list with seat counts, and provisioning a new one (platform staff)."""
+
+    permission_classes = [IsPlatformStaff]
+
+    @extend_schema(operation_id="brokerages_list", responses={
+        200: BrokerageListOutput(many=True), **error_responses(401, 403)})
+    def get(self, request):
+        brokerages = selectors.brokerages_with_seat_counts()
+        return Response(BrokerageListOutput(brokerages, many=True).data)
+
+    @extend_schema(operation_id="brokerages_create", request=BrokerageInput, responses={
+        201: BrokerageCreatedOutput, **error_responses(400, 401, 403, 413)})
+    def post(self, request):
+        data = self.parse(BrokerageInput, request)
+        brokerage = services.provision_brokerage(**data)
+        admin = brokerage.seats.select_related("user").get(role=Seat.Role.ADMIN).user
+        body = {"slug": brokerage.slug, "name": brokerage.name,
+                "host": services.brokerage_host(brokerage), "admin": admin}
+        return Response(BrokerageCreatedOutput(body).data, status=201)
+
+
+# --- seats (admins of the brokerage of the host) ----------------------------------------
+class SeatOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(Seat.Role.choices)
+    status = serializers.ChoiceField(Seat.Status.choices)
+    user_id = serializers.IntegerField(allow_null=True)
+    invited_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    deactivated_at = serializers.DateTimeField(allow_null=True)
+
+
+class SeatApi(TenantsApiView):
+    """Base: admins of the host's brokerage only; every seat looked up within it."""
+
+    permission_classes = [IsBrokerageAdmin]
+
+    def get_seat(self, seat_id: int) -> Seat:
+        seat = selectors.seat_of(brokerage=self.request.brokerage, seat_id=seat_id)
+        if seat is None:
+            raise exceptions.NotFound("No such seat in this brokerage.")
+        return seat
+
+
+class SeatFilter(serializers.Serializer):
+    status = serializers.ChoiceField(Seat.Status.choices, required=False)
+
+
+class SeatInviteInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(Seat.Role.choices, required=False, default=Seat.Role.AGENT)
+
+
+class SeatListCreateApi(SeatApi):
+    """The brokerage's seats, and inviting a person to one."""
+
+    @extend_schema(operation_id="seats_list", parameters=[SeatFilter], responses={
+        200: SeatOutput(many=True), **error_responses(400, 401, 403)})
+    def get(self, request):
+        data = self.parse(SeatFilter, request)
+        seats = selectors.seats_of(brokerage=request.brokerage, status=data.get("status"))
+        return Response(SeatOutput(seats, many=True).data)
+
+    @extend_schema(
+        operation_id="seats_invite", request=SeatInviteInput,
+        description="Invite a person by email; the invitation mail goes out on commit.",
+        responses={201: SeatOutput, **error_responses(
+            400, 401, 403, 409, 413, s409="`already_member`: the email has an active seat.")},
+    )
+    def post(self, request):
+        data = self.parse(SeatInviteInput, request)
+        seat = services.invite_seat(brokerage=request.brokerage, invited_by=request.user, **data)
+        return Response(SeatOutput(seat).data, status=201)
+
+
+class SeatRoleInput(serializers.Serializer):
+    role = serializers.ChoiceField(Seat.Role.choices)
+
+
+class SeatDeactivateQuery(serializers.Serializer):
+    reassign_to = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False,
+        help_text="A seat of this brokerage that takes over the open leads.")
+
+
+class SeatDetailApi(SeatApi):
+    """One seat: change its role, or deactivate it (nothing is deleted)."""
+
+    @extend_schema(operation_id="seats_change_role", request=SeatRoleInput, responses={
+        200: SeatOutput, **error_responses(
+            400, 401, 403, 404, 409, 413,
+            s409="`last_admin`: a brokerage keeps at least one active admin.")})
+    def patch(self, request, seat_id: int):
+        seat = self.get_seat(seat_id)
+        data = self.parse(SeatRoleInput, request)
+        seat = services.change_seat_role(seat=seat, role=data["role"], by=request.user)
+        return Response(SeatOutput(seat).data)
+
+    @extend_schema(operation_id="seats_deactivate", parameters=[SeatDeactivateQuery], responses={
+        200: SeatOutput, **error_responses(
+            400, 401, 403, 404, 409,
+            s409="`last_admin`: a brokerage keeps at least one active admin.")})
+    def delete(self, request, seat_id: int):
+        seat = self.get_seat(seat_id)
+        query = SeatDeactivateQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        reassign_to = None
+        if "reassign_to" in query.validated_data:
+            reassign_to = selectors.seat_of(brokerage=request.brokerage,
+                                            seat_id=query.validated_data["reassign_to"])
+            if reassign_to is None:
+                raise ValidationError(
+                    {"reassign_to": ["Choose another active seat of this brokerage."]})
+        seat = services.deactivate_seat(seat=seat, by=request.user, reassign_to=reassign_to)
+        return Response(SeatOutput(seat).data)
+
+
+_token = path("api/v1/auth/token", TokenApi.as_view(), name="api-auth-token")
+
+public_urls: list = [
+    _token,
+    path("api/v1/brokerages", BrokerageListCreateApi.as_view(), name="api-brokerages"),
+]
+brokerage_urls: list = [
+    _token,
+    path("api/v1/seats", SeatListCreateApi.as_view(), name="api-seats"),
+    path("api/v1/seats/<int:seat_id>", SeatDetailApi.as_view(), name="api-seat"),
+]
