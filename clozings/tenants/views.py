@@ -1,4 +1,450 @@
-"""Pages of the tenants app (sign-up, login, dashboard, seats, invitations)."""
+"""Pages of the tenants app: sign-up, login, dashboard, seats, invitations.
 
-public_urls: list = []
-brokerage_urls: list = []
+Views parse a form, call one service and render or redirect; every rule lives in
+services.py. Form errors come back beside the field with a 4xx status and change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.request import split_domain_port
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+from django_tenants.utils import schema_context
+
+from clozings.platform.errors import ApiError
+from clozings.tenants import forms, services, throttling
+from clozings.tenants.models import Brokerage, Seat, User
+
+logger = logging.getLogger(__name__)
+
+HANDOVER_SALT = "clozings.signup-handover"
+# The sign-up hand-over link is followed by the browser right away; a minute is plenty.
+HANDOVER_MAX_AGE_SECONDS = 60
+
+
+# --- access -----------------------------------------------------------------------------
+def seat_required(view):
+    """A signed-in person with an active seat in this brokerage (the middleware has
+    already answered 403 to one without; this keeps the rule visible on the view)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if getattr(request, "seat", None) is None:
+            raise PermissionDenied("You have no active seat in this brokerage.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view):
+    @seat_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.seat.is_admin:
+            raise PermissionDenied("Only an admin of this brokerage can manage seats.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def staff_required(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only platform staff can see this.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+# --- URLs on this request's scheme and port ------------------------------------------------
+def _url_on_host(request: HttpRequest, host: str, path_: str) -> str:
+    """An absolute URL on another host of the platform, keeping this request's scheme and
+    port (sessions are per host, so the browser must be sent to the right one)."""
+    _, port = split_domain_port(request.get_host())
+    return f"{request.scheme}://{host}{':' + port if port else ''}{path_}"
+
+
+def _host_suffix(request: HttpRequest) -> str:
+    """What follows the slug in a brokerage's address, as this visitor will type it."""
+    _, port = split_domain_port(request.get_host())
+    return f".{settings.CLOZINGS_DOMAIN}{':' + port if port else ''}"
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def _posted(request: HttpRequest):
+    """Form data for a POST (even an empty one, so it is validated), None otherwise."""
+    return request.POST if request.method == "POST" else None
+
+
+# --- platform host: landing and sign-up -------------------------------------------------
+def handover_token(*, user: User, brokerage: Brokerage) -> str:
+    return signing.dumps({"u": user.pk, "b": brokerage.pk, "n": secrets.token_urlsafe(16)},
+                         salt=HANDOVER_SALT)
+
+
+@sensitive_post_parameters("password")
+@never_cache
+def landing(request: HttpRequest) -> HttpResponse:
+    """The platform's front page: what Clozings is, and sign-up for a new brokerage."""
+    form = forms.SignupForm(_posted(request))
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                brokerage = services.provision_brokerage(
+                    name=data["brokerage_name"], slug=data["slug"],
+                    admin_email=data["email"], admin_name=data["name"],
+                    admin_password=data["password"], time_zone=data["time_zone"])
+            except ValidationError as exc:
+                forms.apply_service_error(form, exc, forms.SignupForm.SERVICE_FIELDS)
+            else:
+                admin = Seat.objects.select_related("user").get(
+                    brokerage=brokerage, role=Seat.Role.ADMIN).user
+                token = handover_token(user=admin, brokerage=brokerage)
+                return HttpResponseRedirect(_url_on_host(
+                    request, services.brokerage_host(brokerage),
+                    reverse("login_continue", urlconf=settings.ROOT_URLCONF,
+                            kwargs={"token": token})))
+        status = 400
+    return render(request, "tenants/landing.html",
+                  {"form": form, "host_suffix": _host_suffix(request)}, status=status)
+
+
+@never_cache
+def login_continue(request: HttpRequest, token: str) -> HttpResponse:
+    """Sign in on a brokerage host with the single-use link made at sign-up."""
+    try:
+        payload = signing.loads(token, salt=HANDOVER_SALT, max_age=HANDOVER_MAX_AGE_SECONDS)
+    except signing.BadSignature:
+        payload = None
+    user = None
+    if isinstance(payload, dict) and payload.get("b") == request.brokerage.pk:
+        # add() succeeds once per nonce: a second use of the same link is refused.
+        with schema_context("public"):
+            first_use = cache.add(f"signup-handover:{payload.get('n')}", 1,
+                                  timeout=HANDOVER_MAX_AGE_SECONDS * 2)
+        if first_use:
+            user = User.objects.filter(
+                pk=payload.get("u"), is_active=True, seats__brokerage=request.brokerage,
+                seats__status=Seat.Status.ACTIVE).first()
+    if user is None:
+        return render(request, "tenants/handover_invalid.html", status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, f"Welcome to Clozings, {user.get_short_name()}.")
+    return redirect("home")
+
+
+# --- login (both hosts) -------------------------------------------------------------------
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return (f"Too many failed sign-ins. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or reset your password.")
+
+
+@sensitive_post_parameters("password")
+@never_cache
+def login_page(request: HttpRequest) -> HttpResponse:
+    """Sign in. On a brokerage host the person needs an active seat there; on the
+    platform host only platform staff sign in."""
+    brokerage = getattr(request, "brokerage", None)
+    home = reverse("home") if brokerage is not None else reverse("staff_home")
+    if request.method == "GET" and request.user.is_authenticated and (
+            request.seat is not None if brokerage is not None else request.user.is_staff):
+        return redirect(_safe_next(request, home))
+    form = forms.LoginForm(_posted(request))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            email, password = form.cleaned_data["email"], form.cleaned_data["password"]
+            ip = throttling.client_ip(request)
+            if not throttling.login_allowed(email=email, ip=ip):
+                seconds = throttling.seconds_until_login_allowed(email=email, ip=ip)
+                form.add_error(None, _wait_message(seconds))
+                status = 429
+            else:
+                user = authenticate(request, email=email, password=password)
+                if user is None:
+                    throttling.record_login_failure(email=email, ip=ip)
+                    form.add_error("password", "The email or password is not right.")
+                elif brokerage is not None and not Seat.objects.filter(
+                        brokerage=brokerage, user=user, status=Seat.Status.ACTIVE).exists():
+                    throttling.clear_login_failures(email=email, ip=ip)
+                    form.add_error("email", f"{user.email} has no active seat at "
+                                            f"{brokerage.name}. Ask its admin to invite you.")
+                    status = 403
+                elif brokerage is None and not user.is_staff:
+                    throttling.clear_login_failures(email=email, ip=ip)
+                    form.add_error("email", "This sign-in is for platform staff. Sign in at "
+                                            "your brokerage's own address instead.")
+                    status = 403
+                else:
+                    throttling.clear_login_failures(email=email, ip=ip)
+                    login(request, user)
+                    return redirect(_safe_next(request, home))
+    return render(request, "tenants/login.html", {
+        "form": form, "next": _safe_next(request, ""),
+        "platform_login": brokerage is None}, status=status)
+
+
+# --- platform host: staff home ------------------------------------------------------------
+@staff_required
+def staff_home(request: HttpRequest) -> HttpResponse:
+    brokerages = Brokerage.objects.exclude(schema_name="public").annotate(
+        active_seats=Count("seats", filter=Q(seats__status=Seat.Status.ACTIVE)),
+        invited_seats=Count("seats", filter=Q(seats__status=Seat.Status.INVITED)),
+    ).order_by("name", "pk")
+    page = Paginator(brokerages, 50).get_page(request.GET.get("page"))
+    return render(request, "tenants/staff_home.html", {
+        "page": page, "host_suffix": _host_suffix(request)})
+
+
+# --- brokerage host: dashboard ----------------------------------------------------------
+@seat_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "tenants/dashboard.html", {"seat": request.seat})
+
+
+# --- brokerage host: seats ----------------------------------------------------------------
+def _seat_of_this_brokerage(request: HttpRequest, seat_id: int) -> Seat:
+    return get_object_or_404(Seat.objects.select_related("user"), pk=seat_id,
+                             brokerage=request.brokerage)
+
+
+_STATUS_ORDER = {Seat.Status.ACTIVE: 0, Seat.Status.INVITED: 1, Seat.Status.DEACTIVATED: 2}
+
+
+def _seat_list_page(request: HttpRequest, form: forms.InviteForm, status: int = 200):
+    seats = sorted(
+        Seat.objects.filter(brokerage=request.brokerage).select_related("user"),
+        key=lambda s: (_STATUS_ORDER[s.status], (s.name or s.email).lower()))
+    return render(request, "tenants/seats/list.html",
+                  {"seats": seats, "form": form}, status=status)
+
+
+@admin_required
+def seat_list(request: HttpRequest) -> HttpResponse:
+    """Everyone with a seat, and the invitation form (POST here invites)."""
+    if request.method != "POST":
+        return _seat_list_page(request, forms.InviteForm())
+    form = forms.InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            seat = services.invite_seat(brokerage=request.brokerage, invited_by=request.user,
+                                        **form.cleaned_data)
+        except (ValidationError, ApiError) as exc:
+            forms.apply_service_error(form, exc, forms.InviteForm.SERVICE_FIELDS)
+            status = exc.status_code if isinstance(exc, ApiError) else 400
+            return _seat_list_page(request, form, status=status)
+        messages.success(request, f"Invitation sent to {seat.email}.")
+        return redirect("seat_list")
+    return _seat_list_page(request, form, status=400)
+
+
+def _seat_page(request: HttpRequest, seat: Seat, *, role_form=None, action_error: str = "",
+               status: int = 200) -> HttpResponse:
+    return render(request, "tenants/seats/detail.html", {
+        "subject": seat,
+        "role_form": role_form or forms.RoleForm(initial={"role": seat.role},
+                                                 auto_id="id_role_%s"),
+        "action_error": action_error,
+        "is_self": seat.user_id == request.user.pk,
+    }, status=status)
+
+
+@admin_required
+def seat_detail(request: HttpRequest, seat_id: int) -> HttpResponse:
+    return _seat_page(request, _seat_of_this_brokerage(request, seat_id))
+
+
+@admin_required
+@require_POST
+def seat_role(request: HttpRequest, seat_id: int) -> HttpResponse:
+    seat = _seat_of_this_brokerage(request, seat_id)
+    form = forms.RoleForm(request.POST, auto_id="id_role_%s")
+    status = 400
+    if form.is_valid():
+        try:
+            seat = services.change_seat_role(seat=seat, role=form.cleaned_data["role"],
+                                             by=request.user)
+        except (ValidationError, ApiError) as exc:
+            forms.apply_service_error(form, exc, forms.RoleForm.SERVICE_FIELDS)
+            status = exc.status_code if isinstance(exc, ApiError) else 400
+        else:
+            messages.success(request, f"{seat.name or seat.email} is now "
+                                      f"{seat.get_role_display().lower()}.")
+            return redirect("seat_detail", seat_id=seat.pk)
+    return _seat_page(request, seat, role_form=form, status=status)
+
+
+@admin_required
+@require_POST
+def seat_resend(request: HttpRequest, seat_id: int) -> HttpResponse:
+    """Send the invitation again (a new link; the old one stops working)."""
+    seat = _seat_of_this_brokerage(request, seat_id)
+    try:
+        seat = services.invite_seat(brokerage=request.brokerage, email=seat.email,
+                                    name=seat.name, role=seat.role, invited_by=request.user)
+    except (ValidationError, ApiError) as exc:
+        message = str(exc.detail) if isinstance(exc, ApiError) else " ".join(exc.messages)
+        status = exc.status_code if isinstance(exc, ApiError) else 400
+        return _seat_page(request, seat, action_error=message, status=status)
+    messages.success(request, f"A new invitation is on its way to {seat.email}.")
+    return redirect("seat_detail", seat_id=seat.pk)
+
+
+@admin_required
+def seat_deactivate(request: HttpRequest, seat_id: int) -> HttpResponse:
+    """Confirm, then take the seat away (its work stays; leads may be handed over)."""
+    seat = _seat_of_this_brokerage(request, seat_id)
+    if seat.status == Seat.Status.DEACTIVATED:
+        messages.info(request, f"{seat.name or seat.email} is already deactivated.")
+        return redirect("seat_detail", seat_id=seat.pk)
+    form = forms.DeactivateForm(_posted(request), seat=seat)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid() and seat.user_id == request.user.pk:
+            form.add_error(None, "You cannot take away your own seat; ask another admin.")
+            status = 409
+        elif form.is_valid():
+            try:
+                services.deactivate_seat(seat=seat, by=request.user,
+                                         reassign_to=form.cleaned_data["reassign_to"])
+            except (ValidationError, ApiError) as exc:
+                forms.apply_service_error(form, exc)
+                status = exc.status_code if isinstance(exc, ApiError) else 400
+            else:
+                messages.success(request, f"{seat.name or seat.email} no longer has a seat.")
+                return redirect("seat_list")
+    return render(request, "tenants/seats/deactivate.html",
+                  {"subject": seat, "form": form}, status=status)
+
+
+# --- brokerage host: accepting an invitation -----------------------------------------
+def _invitation_refused(request: HttpRequest, token: str, message: str) -> HttpResponse:
+    """400 for a link that was never ours, 410 for one that was but is spent or expired."""
+    try:
+        signing.loads(token, salt=services.INVITE_SALT)
+        status = 410
+    except signing.BadSignature:
+        status = 400
+    return render(request, "tenants/invite_invalid.html", {"message": message}, status=status)
+
+
+@sensitive_post_parameters("password")
+@never_cache
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        seat = services.seat_for_invitation(token)
+    except ValidationError as exc:
+        return _invitation_refused(request, token, " ".join(exc.messages))
+    if seat.brokerage_id != request.brokerage.pk:
+        # A real link, but for another brokerage's host: not something to act on here.
+        return render(request, "tenants/invite_invalid.html",
+                      {"message": "This invitation link is not valid."}, status=400)
+
+    signed_in = request.user if request.user.is_authenticated else None
+    if signed_in is not None and signed_in.email.lower() != seat.email.lower():
+        return render(request, "tenants/invite.html", {
+            "invited": seat, "wrong_account": signed_in, "token": token}, status=409)
+    if signed_in is not None:
+        form_class = forms.JoinForm
+    elif User.objects.filter(email__iexact=seat.email).exists():
+        form_class = forms.ExistingAccountForm
+    else:
+        form_class = forms.NewAccountForm
+
+    form = form_class(_posted(request))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                seat = services.accept_invitation(
+                    token=token, user=signed_in, name=form.cleaned_data.get("name", ""),
+                    password=form.cleaned_data.get("password", ""))
+            except ValidationError as exc:
+                forms.apply_service_error(form, exc)
+            else:
+                login(request, seat.user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, f"Welcome to {seat.brokerage.name}.")
+                return redirect("home")
+    return render(request, "tenants/invite.html", {
+        "invited": seat, "form": form, "token": token,
+        "existing_account": form_class is forms.ExistingAccountForm}, status=status)
+
+
+# --- brokerage host: password reset (Django's views, our templates) ---------------------
+password_reset_views = [
+    path("password-reset/", auth_views.PasswordResetView.as_view(
+        template_name="tenants/password_reset_form.html",
+        email_template_name="tenants/email/password_reset.txt",
+        html_email_template_name="tenants/email/password_reset.html",
+        subject_template_name="tenants/email/password_reset_subject.txt",
+        success_url=reverse_lazy("password_reset_done"),
+    ), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(
+        template_name="tenants/password_reset_done.html"), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="tenants/password_reset_confirm.html",
+        success_url=reverse_lazy("password_reset_complete"),
+    ), name="password_reset_confirm"),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="tenants/password_reset_complete.html"), name="password_reset_complete"),
+]
+
+
+# POST only (Django's default), then back to the sign-in page of the same host.
+logout_view = auth_views.LogoutView.as_view()
+
+public_urls: list = [
+    path("", landing, name="home"),
+    path("login/", login_page, name="login"),
+    path("logout/", logout_view, name="logout"),
+    path("staff/", staff_home, name="staff_home"),
+]
+brokerage_urls: list = [
+    path("", dashboard, name="home"),
+    path("login/", login_page, name="login"),
+    path("login/continue/<str:token>/", login_continue, name="login_continue"),
+    path("logout/", logout_view, name="logout"),
+    *password_reset_views,
+    path("seats/", seat_list, name="seat_list"),
+    path("seats/<int:seat_id>/", seat_detail, name="seat_detail"),
+    path("seats/<int:seat_id>/role/", seat_role, name="seat_role"),
+    path("seats/<int:seat_id>/resend/", seat_resend, name="seat_resend"),
+    path("seats/<int:seat_id>/deactivate/", seat_deactivate, name="seat_deactivate"),
+    path("invite/<str:token>/", accept_invitation, name="accept_invitation"),
+]

@@ -1,0 +1,142 @@
+"""Forms of the tenants pages. They check the shape of input; services check the rules."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from clozings.platform.errors import ApiError
+from clozings.tenants.models import TIME_ZONE_CHOICES, Seat
+
+# The zones most brokerages pick, offered first; every other zone follows.
+COMMON_TIME_ZONES = [
+    ("America/New_York", "Eastern (New York)"),
+    ("America/Chicago", "Central (Chicago)"),
+    ("America/Denver", "Mountain (Denver)"),
+    ("America/Phoenix", "Arizona (Phoenix)"),
+    ("America/Los_Angeles", "Pacific (Los Angeles)"),
+    ("America/Anchorage", "Alaska (Anchorage)"),
+    ("Pacific/Honolulu", "Hawaii (Honolulu)"),
+]
+COMMON_ZONE_NAMES = {name for name, _ in COMMON_TIME_ZONES}
+TIME_ZONE_GROUPS = [
+    ("United States", COMMON_TIME_ZONES),
+    ("All time zones",
+     [(name, label) for name, label in TIME_ZONE_CHOICES if name not in COMMON_ZONE_NAMES]),
+]
+
+
+def apply_service_error(form: forms.Form, exc: Exception, field_map: dict | None = None) -> None:
+    """Put a service's refusal on the form, beside the field it concerns.
+
+    Services raise ValidationError({"field": [...]}) or an ApiError (Conflict); their
+    field names may differ from the form's (`admin_email` -> `email`), hence field_map.
+    """
+    field_map = field_map or {}
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for key, messages in exc.message_dict.items():
+            field = field_map.get(key, key)
+            form.add_error(field if field in form.fields else None, messages)
+    elif isinstance(exc, ValidationError):
+        form.add_error(None, exc.messages)
+    elif isinstance(exc, ApiError):
+        field = field_map.get(exc.code)
+        form.add_error(field if field in form.fields else None, str(exc.detail))
+    else:
+        raise exc
+
+
+class SignupForm(forms.Form):
+    brokerage_name = forms.CharField(
+        label="Brokerage name", max_length=120,
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    slug = forms.CharField(
+        label="Web address", max_length=40,
+        help_text="Lower-case letters, digits and hyphens.",
+        widget=forms.TextInput(attrs={
+            "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false",
+            "inputmode": "url"}))
+    name = forms.CharField(
+        label="Your name", max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = forms.EmailField(
+        label="Your email", max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label="Password", strip=False,
+        help_text="At least 8 characters; not only digits, not a common password. "
+                  "Already on Clozings? Use your existing password.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    time_zone = forms.ChoiceField(
+        label="Time zone", choices=TIME_ZONE_GROUPS, initial="America/New_York",
+        help_text="Follow-up times are shown in this zone.")
+
+    # Service error keys -> fields of this form.
+    SERVICE_FIELDS = {"name": "brokerage_name", "admin_email": "email",
+                      "admin_name": "name", "admin_password": "password"}
+
+    def clean_slug(self) -> str:
+        return self.cleaned_data["slug"].strip().lower()
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
+    password = forms.CharField(
+        label="Password", strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    name = forms.CharField(label="Name", max_length=150, required=False,
+                           help_text="They can change it when they join.")
+    role = forms.ChoiceField(label="Role", choices=Seat.Role.choices, initial=Seat.Role.AGENT)
+
+    SERVICE_FIELDS = {"already_member": "email"}
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Seat.Role.choices)
+
+    SERVICE_FIELDS = {"last_admin": "role"}
+
+
+class DeactivateForm(forms.Form):
+    reassign_to = forms.ModelChoiceField(
+        label="Hand their open leads to", queryset=Seat.objects.none(), required=False,
+        empty_label="Nobody (leads wait for an admin)")
+
+    def __init__(self, *args, seat: Seat, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only active colleagues in the same brokerage can take the leads over.
+        self.fields["reassign_to"].queryset = Seat.objects.filter(
+            brokerage_id=seat.brokerage_id, status=Seat.Status.ACTIVE,
+        ).exclude(pk=seat.pk).order_by("name", "email")
+        self.fields["reassign_to"].label_from_instance = lambda s: s.name or s.email
+
+
+class NewAccountForm(forms.Form):
+    """Accepting an invitation as a person new to Clozings."""
+
+    name = forms.CharField(label="Your name", max_length=150,
+                           widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    password = forms.CharField(
+        label="Choose a password", strip=False,
+        help_text="At least 8 characters; not only digits, not a common password.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+
+class ExistingAccountForm(forms.Form):
+    """Accepting an invitation with an account that already exists."""
+
+    password = forms.CharField(
+        label="Your Clozings password", strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class JoinForm(forms.Form):
+    """Accepting an invitation while signed in as the invited person: nothing to fill."""
