@@ -5,8 +5,18 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozings.platform.settings")
 
+from celery.signals import task_prerun  # noqa: E402
+from django.db import connection  # noqa: E402
 from tenant_schemas_celery.app import CeleryApp  # noqa: E402
 
 app = CeleryApp("clozings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect(weak=False, dispatch_uid="clozings_tag_brokerage")
+def _tag_brokerage(task=None, **kwargs) -> None:
+    # Connected after tenant-schemas-celery's own prerun handler, so the schema is set.
+    from clozings.platform.observability import tag_brokerage
+
+    tag_brokerage(getattr(connection.tenant, "slug", None))

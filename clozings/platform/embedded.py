@@ -9,13 +9,39 @@ and Stripe from localstripe. Each starts only when its URL is not set in the env
 from __future__ import annotations
 
 import atexit
+import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
+
+# pgserver logs every pg_ctl call at INFO; only its problems are worth showing.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+# Which services this process started ("postgres", "redis", "localstripe").
+started: set[str] = set()
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: it gets SIGTERM when its parent dies, even by SIGKILL,
+    so a killed `clozings run` leaves no Redis writing to the data directory."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
+    """Start a child in its own session (Ctrl-C reaches only its parent, which stops it in
+    order) that dies with its parent."""
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=die_with_parent,
+                            **kwargs)
 
 
 def clozings_home() -> Path:
@@ -49,7 +75,10 @@ def start_postgres(home: Path, database: str = "clozings") -> str:
     global _postgres_server
     import pgserver
 
-    _postgres_server = pgserver.get_server(home / "pgdata", cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp serves.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        _postgres_server = pgserver.get_server(home / "pgdata", cleanup_mode="stop")
     socket_dir = _postgres_server.get_uri().split("host=", 1)[1]
     exists = _postgres_server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
@@ -64,7 +93,7 @@ def start_redis(home: Path) -> str:
     data_dir = home / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = subprocess.Popen(
+    process = spawn(
         [__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
          "--dir", str(data_dir), "--appendonly", "yes", "--save", ""],
         stdout=subprocess.DEVNULL,
@@ -78,12 +107,13 @@ def start_localstripe() -> tuple[str, subprocess.Popen]:
     """Start localstripe on a loopback port; return its API base."""
     port = free_port()
     executable = Path(sys.executable).with_name("localstripe")
-    process = subprocess.Popen(
+    process = spawn(
         [str(executable), "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     atexit.register(_stop, process)
     wait_for_port(port)
+    started.add("localstripe")
     return f"http://127.0.0.1:{port}", process
 
 
@@ -101,8 +131,10 @@ def ensure_services(*, redis: bool = True) -> None:
     home = clozings_home()
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = start_postgres(home)
+        started.add("postgres")
     if redis and not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = start_redis(home)
+        started.add("redis")
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- the platform -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-secret-key-change-me-in-production-0123456789")
+# The "django-insecure-" prefix makes `check --deploy` flag the default key (security.W009).
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-key-set-SECRET_KEY-0123")
 CLOZINGS_DOMAIN = env.str("CLOZINGS_DOMAIN", default="localhost").lower()
 CLOZINGS_HOME = Path(env.str("CLOZINGS_HOME", default=str(Path.home() / ".clozings")))
 # Port that links in e-mails and printed URLs carry (empty behind a proxy on 80/443).
@@ -58,6 +59,7 @@ AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
     "clozings.tenants.middleware.BrokerageMiddleware",
+    "clozings.platform.observability.SentryBrokerageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "clozings.platform.middleware.ContentSecurityPolicyMiddleware",

@@ -1,0 +1,125 @@
+"""A real Celery worker runs each task in the schema it was sent from (tenant-schemas-celery).
+
+The worker is a separate process on the test database and the test Redis, listening on a
+queue of its own so that no other test's tasks reach it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpResponse
+from django.urls import path
+
+from clozings.platform.tasks import record_schema
+from tests.conftest import host_client
+
+pytestmark = pytest.mark.worker
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUE = f"test-schemas-{uuid.uuid4().hex[:8]}"
+
+
+def _send_record_schema(request):
+    key = request.GET["key"]
+    transaction.on_commit(
+        lambda: record_schema.apply_async(kwargs={"key": key}, queue=QUEUE))
+    return HttpResponse(status=202)
+
+
+# This module is both hosts' URL conf during these tests (see `sending_view`).
+urlpatterns = [path("send-record-schema/", _send_record_schema)]
+
+
+def _database_url(db: dict) -> str:
+    credentials = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = quote(db["HOST"] or "", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{host}{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, tmp_path_factory):
+    """A Celery worker process on the test database, consuming QUEUE."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ,
+           "DJANGO_SETTINGS_MODULE": "clozings.platform.settings_test",
+           "DATABASE_URL": _database_url(connection.settings_dict),
+           "REDIS_URL": settings.REDIS_URL}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "clozings.platform.celery", "--quiet",
+             "worker", "--queues", QUEUE, "--concurrency", "1", "--without-mingle",
+             "--without-gossip", "--loglevel", "INFO"],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    yield process, log
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def sending_view(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.PUBLIC_SCHEMA_URLCONF = __name__
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+def _schema_recorded(broker, key: str, worker, *, timeout: float = 60.0) -> str:
+    process, log = worker
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = broker.get(key)
+        if value is not None:
+            return value.decode()
+        assert process.poll() is None, f"the worker died:\n{log.read_text()}"
+        time.sleep(0.1)
+    raise AssertionError(f"no task ran within {timeout:.0f} s; worker log:\n{log.read_text()}")
+
+
+def test_task_sent_during_a_brokerage_request_runs_in_that_brokerages_schema(
+        transactional_db, acme, globex, worker, sending_view, broker):
+    # given
+    key = f"test:schema:{uuid.uuid4().hex}"
+
+    # when: a request on acme's host sends the task
+    response = host_client(acme.host, acme.admin).get("/send-record-schema/", {"key": key})
+
+    # then: the worker ran it in acme's schema (not globex's, not public)
+    assert response.status_code == 202
+    assert _schema_recorded(broker, key, worker) == acme.schema_name == "brk_acme"
+
+
+def test_task_sent_from_the_platform_host_runs_in_public(
+        transactional_db, acme, worker, sending_view, broker):
+    # given
+    key = f"test:schema:{uuid.uuid4().hex}"
+
+    # when: a request on the platform host sends the task
+    response = host_client("localhost").get("/send-record-schema/", {"key": key})
+
+    # then
+    assert response.status_code == 202
+    assert _schema_recorded(broker, key, worker) == "public"
