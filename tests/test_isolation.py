@@ -1,4 +1,4 @@
-"""Cross-tenant matrix, built from the brokerage URL conf.
+"""Cross-tenant matrix, built from the URL confs.
 
 Every route of clozings.platform.urls_brokerage (walked recursively, so a new route is
 covered the day it is added) is tried with GET, POST, PUT, PATCH and DELETE on acme's host:
@@ -12,6 +12,10 @@ Path parameters are filled with real ids where the matrix knows the kind of obje
 (OBJECT_IDS) and with dummy values of the converter's type otherwise. Routes that are
 public by design are listed in OPEN_ROUTES, each with its reason; they are still tried,
 and must neither fail with a 5xx nor show another person's data.
+
+The platform host (clozings.platform.urls_public) is walked the same way: every route that
+is not public by design (PLATFORM_OPEN_ROUTES) refuses anonymous callers and signed-in
+people who are not platform staff.
 """
 
 from __future__ import annotations
@@ -41,6 +45,20 @@ OPEN_ROUTES = {
     r"^logout/$": "signing out needs no seat",
     r"^password-reset/": "reset by email is for people who cannot sign in",
     r"^invite/<str:token>/$": "the invitation link, authorised by its signed token",
+    r"^static/": "CSS and scripts",
+}
+
+# The same on the platform host.
+PLATFORM_OPEN_ROUTES = {
+    r"^$": "the landing page with sign-up for new brokerages",
+    r"^healthz$": "load balancers and probes call it without credentials; it shows no data",
+    r"^api/schema/$": "the API's description: it names endpoints and holds no data",
+    r"^api/v1/auth/token$": "sign-in: exchanging an email and password needs no token",
+    r"^api/v1/territories$": "the territory catalogue: anyone may look (API.md)",
+    r"^billing/stripe/webhook$": "Stripe calls it; each event is authorised by its signature",
+    r"^login/$": "the sign-in page",
+    r"^logout/$": "signing out needs no seat",
+    r"^password-reset/": "reset by email is for people who cannot sign in",
     r"^static/": "CSS and scripts",
 }
 
@@ -75,6 +93,11 @@ OPEN = sorted(route for route in ROUTES if any(re.search(r, route) for r in OPEN
 PROTECTED = sorted(route for route in ROUTES if route not in OPEN)
 API = [route for route in PROTECTED if route.startswith("api/")]
 
+PLATFORM_ROUTES = dict(_walk(get_resolver("clozings.platform.urls_public")))
+PLATFORM_OPEN = sorted(route for route in PLATFORM_ROUTES
+                       if any(re.search(r, route) for r in PLATFORM_OPEN_ROUTES))
+PLATFORM_PROTECTED = sorted(route for route in PLATFORM_ROUTES if route not in PLATFORM_OPEN)
+
 # Which real object a path parameter names, per side: {name: lambda side: id}.
 OBJECT_IDS = {
     "seat_id": lambda side: side["seat"].pk,
@@ -90,18 +113,18 @@ def _dummy(converter) -> str:
 
 
 def url_for(route: str, side: dict) -> str:
-    converters = ROUTES[route]
+    converters = {**PLATFORM_ROUTES, **ROUTES}[route]
 
     def value(match: re.Match) -> str:
         name = match["name"]
-        if name in OBJECT_IDS:
+        if side and name in OBJECT_IDS:
             return str(OBJECT_IDS[name](side))
         return _dummy(converters.get(name))
 
     return "/" + _PARAM.sub(value, route)
 
 
-def call(client: Client, method: str, route: str, side: dict):
+def call(client: Client, method: str, route: str, side: dict | None = None):
     url = url_for(route, side)
     if route.startswith("api/"):
         return client.generic(method, url, json.dumps(PROBE), "application/json")
@@ -140,8 +163,8 @@ def globex_side(globex) -> dict:
     return {"brokerage": globex.brokerage, "seat": agent}
 
 
-def session(user: User) -> Client:
-    client = Client(HTTP_HOST="acme.localhost")
+def session(user: User, host: str = "acme.localhost") -> Client:
+    client = Client(HTTP_HOST=host)
     client.force_login(user)
     return client
 
@@ -151,6 +174,8 @@ def test_the_matrix_is_built_from_the_url_conf():
     assert "api/v1/seats/<int:seat_id>" in ROUTES_WITH_OBJECTS
     assert url_for("api/v1/seats/<int:seat_id>", {"seat": Seat(pk=7)}) == "/api/v1/seats/7"
     assert not set(OPEN) & set(PROTECTED)
+    assert "api/v1/brokerages" in PLATFORM_PROTECTED
+    assert "api/v1/seats" not in PLATFORM_ROUTES
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -235,3 +260,40 @@ def test_acmes_admin_cannot_reach_globex_objects_through_acmes_host(
     assert response.status_code in (403, 404, 405), response.status_code
     assert not shows_data(response)
     assert snapshot() == before
+
+
+# --- the platform host ----------------------------------------------------------------------
+@pytest.fixture(params=["anonymous", "brokerage_admin_session", "brokerage_admin_token"])
+def platform_caller(request, acme) -> Client:
+    """Someone who is not platform staff, on the platform host."""
+    callers = {
+        "anonymous": lambda: Client(HTTP_HOST="localhost"),
+        "brokerage_admin_session": lambda: session(acme.admin, host="localhost"),
+        "brokerage_admin_token": lambda: Client(
+            HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {issue_token(acme.admin)}"),
+    }
+    return callers[request.param]()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("route", PLATFORM_PROTECTED)
+def test_the_platform_hosts_protected_routes_refuse_everyone_but_staff(
+        acme_side, platform_caller, route, method):
+    before = snapshot()
+
+    response = call(platform_caller, method, route, acme_side)
+
+    assert response.status_code in (401, 403, 404, 405) or redirects_to_login(response), \
+        response.status_code
+    assert not shows_data(response)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("route", PLATFORM_OPEN)
+def test_the_platform_hosts_open_routes_give_no_data_and_no_server_error(
+        acme_side, platform_caller, route, method):
+    response = call(platform_caller, method, route, acme_side)
+
+    assert response.status_code < 500
+    assert not shows_data(response)
