@@ -30,8 +30,9 @@ INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)
 
 # --- applications: public schema (SHARED_APPS) vs one schema per brokerage (TENANT_APPS)
 SHARED_APPS = [
-    "django_tenants",
+    # clozings.platform first: its migrate_schemas/migrate commands replace django_tenants'
     "clozings.platform",
+    "django_tenants",
     "clozings.tenants",
     "clozings.territories",
     "clozings.billing",
