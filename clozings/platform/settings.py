@@ -122,6 +122,8 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["billing.reconcile_pending_holds"] = {
+    "task": "billing.reconcile_pending_holds", "schedule": 300.0}
 
 # --- accounts ---------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -169,6 +171,13 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_local")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_local")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_local")
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="usd")
+# Monthly price of one active seat (the subscription's seats item), in cents.
+BILLING_SEAT_PRICE_CENTS = env.int("BILLING_SEAT_PRICE_CENTS", default=1500)
+# A hold still pending after this long is settled by billing.reconcile_pending_holds.
+BILLING_PENDING_HOLD_MINUTES = env.int("BILLING_PENDING_HOLD_MINUTES", default=10)
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

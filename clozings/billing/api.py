@@ -1,0 +1,169 @@
+"""Brokerage-host API: the card (SetupIntent, payment method), the billing summary, and
+reservations (which involve payment, so billing owns them)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from clozings.billing import selectors, services
+from clozings.platform.api import ApiView
+from clozings.platform.errors import ApiError
+from clozings.tenants.models import Seat
+from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin, seat_for
+from clozings.territories.models import Reservation
+from clozings.territories.selectors import reservations_for
+
+
+class ErrorBody(serializers.Serializer):
+    class Error(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+        fields = serializers.DictField(child=serializers.ListField(
+            child=serializers.CharField()), required=False)
+
+    error = Error()
+
+
+def _errors(*codes: int) -> dict:
+    return {code: OpenApiResponse(ErrorBody) for code in codes}
+
+
+class CardOutput(serializers.Serializer):
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+    exp_month = serializers.IntegerField(allow_null=True)
+    exp_year = serializers.IntegerField(allow_null=True)
+
+
+class SetupIntentOutput(serializers.Serializer):
+    client_secret = serializers.CharField()
+    publishable_key = serializers.CharField()
+
+
+class SetupIntentApi(ApiView):
+    permission_classes = [IsBrokerageAdmin]
+
+    @extend_schema(request=None, responses={200: SetupIntentOutput, **_errors(401, 402, 403, 503)})
+    def post(self, request):
+        secret = services.create_setup_intent(brokerage=request.brokerage)
+        return Response({"client_secret": secret,
+                         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
+
+
+class PaymentMethodApi(ApiView):
+    permission_classes = [IsBrokerageAdmin]
+
+    class Input(serializers.Serializer):
+        payment_method_id = serializers.CharField(max_length=128)
+
+    class Output(serializers.Serializer):
+        card = CardOutput()
+
+    @extend_schema(request=Input, responses={200: Output, **_errors(400, 401, 402, 403, 503)})
+    def post(self, request):
+        data = self.parse(self.Input, request)
+        account = services.attach_payment_method(
+            brokerage=request.brokerage, payment_method_id=data["payment_method_id"])
+        return Response({"card": selectors.card_on_file(account)})
+
+
+class BillingItemOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(["territory", "seats"])
+    reservation_id = serializers.IntegerField(required=False)
+    zip_code = serializers.CharField(required=False)
+    agent_id = serializers.IntegerField(required=False)
+    status = serializers.CharField(required=False)
+    quantity = serializers.IntegerField()
+    unit_price_cents = serializers.IntegerField()
+    price_cents = serializers.IntegerField()
+
+
+class InvoiceOutput(serializers.Serializer):
+    id = serializers.CharField()
+    number = serializers.CharField()
+    status = serializers.CharField()
+    amount_due_cents = serializers.IntegerField()
+    amount_paid_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    created = serializers.DateTimeField(allow_null=True)
+
+
+class BillingOutput(serializers.Serializer):
+    status = serializers.CharField()
+    card = CardOutput(allow_null=True)
+    current_period_end = serializers.DateTimeField(allow_null=True)
+    items = BillingItemOutput(many=True)
+    monthly_total_cents = serializers.IntegerField()
+    invoices = InvoiceOutput(many=True, allow_null=True)
+
+
+class BillingApi(ApiView):
+    permission_classes = [IsBrokerageAdmin]
+
+    @extend_schema(responses={200: BillingOutput, **_errors(401, 403)})
+    def get(self, request):
+        overview = selectors.billing_overview(brokerage=request.brokerage)
+        return Response(BillingOutput(overview).data)
+
+
+class ReservationOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    zip_code = serializers.CharField(source="territory.zip_code")
+    agent_id = serializers.IntegerField(source="seat_id")
+    status = serializers.CharField()
+    price_cents = serializers.IntegerField()
+    release_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReservationListApi(ApiView):
+    permission_classes = [HasSeat]
+
+    class Input(serializers.Serializer):
+        zip_code = serializers.CharField(max_length=10)
+        agent_id = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(responses={200: ReservationOutput(many=True), **_errors(401, 403)})
+    def get(self, request):
+        seat = seat_for(request)
+        rows = reservations_for(brokerage=request.brokerage,
+                                seat=None if seat.is_admin else seat)
+        return Response(ReservationOutput(rows, many=True).data)
+
+    @extend_schema(request=Input, responses={201: ReservationOutput,
+                                             **_errors(400, 401, 402, 403, 404, 409, 503)})
+    def post(self, request):
+        data = self.parse(self.Input, request)
+        caller = seat_for(request)
+        agent = caller
+        if data.get("agent_id") and data["agent_id"] != caller.pk:
+            agent = Seat.objects.filter(pk=data["agent_id"], brokerage=request.brokerage,
+                                        status=Seat.Status.ACTIVE).first()
+            if agent is None:
+                raise ApiError("Some fields are not valid.", code="validation_error",
+                               fields={"agent_id": [
+                                   "No active seat with this id in this brokerage."]})
+            if not caller.is_admin:
+                raise ApiError("Only an admin can reserve for another agent.",
+                               code="permission_denied", status_code=403)
+        reservation = services.reserve_and_pay(seat=agent, zip_code=data["zip_code"],
+                                               by=request.user)
+        return Response(ReservationOutput(reservation).data, status=201)
+
+
+class ReservationDetailApi(ApiView):
+    permission_classes = [HasSeat]
+
+    @extend_schema(responses={200: ReservationOutput, **_errors(400, 401, 403, 404)})
+    def delete(self, request, reservation_id: int):
+        caller = seat_for(request)
+        reservations = Reservation.objects.filter(brokerage=request.brokerage)
+        if not caller.is_admin:
+            reservations = reservations.filter(seat=caller)
+        reservation = reservations.select_related("territory").filter(pk=reservation_id).first()
+        if reservation is None:
+            raise ApiError("Not found.", code="not_found", status_code=404)
+        reservation = services.release_and_bill(reservation=reservation, by=request.user)
+        return Response(ReservationOutput(reservation).data)

@@ -1,0 +1,90 @@
+"""Reads for the billing page and API: the card, what the subscription holds, invoices."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from clozings.billing import stripe_client
+from clozings.billing.models import BillingAccount
+from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
+from clozings.tenants.models import Brokerage
+from clozings.territories.models import Reservation
+from clozings.territories.selectors import reservations_for
+
+logger = logging.getLogger(__name__)
+
+BILLED_STATUSES = {Reservation.Status.ACTIVE, Reservation.Status.PAST_DUE,
+                   Reservation.Status.SUSPENDED}
+
+
+def account_of(*, brokerage: Brokerage) -> BillingAccount | None:
+    return BillingAccount.objects.filter(brokerage=brokerage).first()
+
+
+def card_on_file(account: BillingAccount | None) -> dict | None:
+    if account is None or not account.has_card:
+        return None
+    return {"brand": account.card_brand, "last4": account.card_last4,
+            "exp_month": account.card_exp_month, "exp_year": account.card_exp_year}
+
+
+def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict] | None:
+    """The latest invoices as Stripe has them now; None when Stripe can't be reached."""
+    if account is None or not account.stripe_customer_id:
+        return []
+    try:
+        page = stripe_client.call(stripe_client.client().v1.invoices.list,
+                                  params={"customer": account.stripe_customer_id,
+                                          "limit": limit})
+    except (StripeRefused, StripeUnavailable):
+        logger.warning("billing.invoices_unavailable", extra={"account": account.pk})
+        return None
+    rows = []
+    for invoice in field(page, "data", []) or []:
+        if field(invoice, "status") == "draft":
+            continue
+        created = field(invoice, "created")
+        rows.append({
+            "id": field(invoice, "id"),
+            "number": field(invoice, "number") or field(invoice, "id"),
+            "status": field(invoice, "status"),
+            "amount_due_cents": int(field(invoice, "amount_due", 0) or 0),
+            "amount_paid_cents": int(field(invoice, "amount_paid", 0) or 0),
+            "currency": field(invoice, "currency", settings.BILLING_CURRENCY),
+            "created": datetime.fromtimestamp(int(created), tz=UTC) if created else None,
+        })
+    return rows
+
+
+def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dict:
+    """Card on file, subscription items (territories and seats) with prices, invoices."""
+    account = account_of(brokerage=brokerage)
+    reservations = [r for r in reservations_for(brokerage=brokerage)
+                    if r.status in BILLED_STATUSES]
+    items: list[dict] = [{
+        "kind": "territory",
+        "reservation_id": r.pk,
+        "zip_code": r.territory.zip_code,
+        "agent_id": r.seat_id,
+        "agent_name": r.seat.name or r.seat.email,
+        "status": r.status,
+        "quantity": 1,
+        "unit_price_cents": r.price_cents,
+        "price_cents": r.price_cents,
+        "release_at": r.release_at,
+    } for r in reservations]
+    if account is not None and account.seats_quantity:
+        unit = settings.BILLING_SEAT_PRICE_CENTS
+        items.append({"kind": "seats", "quantity": account.seats_quantity,
+                      "unit_price_cents": unit, "price_cents": unit * account.seats_quantity})
+    return {
+        "status": account.status if account else BillingAccount.Status.NEW,
+        "card": card_on_file(account),
+        "current_period_end": account.current_period_end if account else None,
+        "items": items,
+        "monthly_total_cents": sum(item["price_cents"] for item in items),
+        "invoices": invoices_of(account) if with_invoices else [],
+    }

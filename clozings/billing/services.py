@@ -1,0 +1,546 @@
+"""Every write about billing: the Stripe customer, the card, reserve-and-pay, the seats
+item, and turning Stripe's current state into territory standing.
+
+Territories never import billing; billing calls territories' services (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clozings.billing import stripe_client
+from clozings.billing.models import BillingAccount, WebhookEvent
+from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
+from clozings.platform.errors import ApiError, PaymentRequired
+from clozings.tenants.models import Brokerage, Seat, User
+from clozings.territories import services as territories
+from clozings.territories.models import Reservation
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_METHOD_RE = re.compile(r"^pm_[A-Za-z0-9_]{1,120}$")
+NO_CARD_MESSAGE = ("Your brokerage has no card on file yet: ask your admin to add a card "
+                   "on the billing page.")
+# Stripe subscription states and what they mean for the brokerage's territories.
+PAST_DUE_STATES = {"past_due", "unpaid"}
+GOOD_STATES = {"active", "trialing"}
+ENDED_STATES = {"canceled", "incomplete_expired"}
+# Events that may change a brokerage's standing; others are stored and ignored.
+HANDLED_EVENT_PREFIXES = ("customer.subscription.", "invoice.")
+
+
+# --- the customer and the card ----------------------------------------------------------
+def account_for(*, brokerage: Brokerage) -> BillingAccount:
+    account, _ = BillingAccount.objects.get_or_create(brokerage=brokerage)
+    return account
+
+
+def ensure_customer(*, brokerage: Brokerage) -> BillingAccount:
+    """The brokerage's Stripe customer, made once.
+
+    The Stripe call happens under the account's row lock (not on commit) because its id
+    is needed now; the lock and the idempotency key keep it to one customer."""
+    account = account_for(brokerage=brokerage)
+    if account.stripe_customer_id:
+        return account
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        if not account.stripe_customer_id:
+            customer = _stripe_or_402(
+                stripe_client.write, stripe_client.client().v1.customers.create,
+                idempotency_key=account.idempotency_key("customer"),
+                params={"name": brokerage.name,
+                        "metadata": {"brokerage_id": str(brokerage.pk),
+                                     "brokerage_slug": brokerage.slug}})
+            account.stripe_customer_id = customer.id
+            account.save(update_fields=["stripe_customer_id", "updated_at"])
+    logger.info("billing.customer_created", extra={"brokerage": brokerage.slug})
+    return account
+
+
+def create_setup_intent(*, brokerage: Brokerage) -> str:
+    """A SetupIntent for Stripe.js to collect a card; returns its client secret."""
+    account = ensure_customer(brokerage=brokerage)
+    intent = _stripe_or_402(
+        stripe_client.write, stripe_client.client().v1.setup_intents.create,
+        idempotency_key=account.idempotency_key("setup-intent", uuid.uuid4()),
+        params={"customer": account.stripe_customer_id, "usage": "off_session",
+                "payment_method_types": ["card"]})
+    return intent.client_secret
+
+
+def attach_payment_method(*, brokerage: Brokerage, payment_method_id: str) -> BillingAccount:
+    """Make a card (from Stripe.js) the brokerage's default. localstripe's
+    confirmCardSetup leaves it unattached, and so may Stripe: attach it when needed."""
+    payment_method_id = (payment_method_id or "").strip()
+    if not PAYMENT_METHOD_RE.match(payment_method_id):
+        raise ValidationError({"payment_method_id": [
+            "Send the payment method id Stripe.js returned (it starts with 'pm_')."]})
+    account = ensure_customer(brokerage=brokerage)
+    methods = stripe_client.client().v1.payment_methods
+    try:
+        method = stripe_client.call(methods.retrieve, payment_method_id)
+    except StripeRefused as exc:
+        raise ValidationError({"payment_method_id": ["Stripe does not know this card."]}) \
+            from exc
+    except StripeUnavailable as exc:
+        raise _unavailable() from exc
+    owner = field(method, "customer")
+    owner = owner if isinstance(owner, str) or owner is None else field(owner, "id")
+    if owner and owner != account.stripe_customer_id:
+        raise ValidationError({"payment_method_id": ["This card belongs to someone else."]})
+    if not owner:
+        _stripe_or_402(stripe_client.write, methods.attach, payment_method_id,
+                       idempotency_key=account.idempotency_key("attach", payment_method_id),
+                       params={"customer": account.stripe_customer_id})
+    _stripe_or_402(
+        stripe_client.write, stripe_client.client().v1.customers.update,
+        account.stripe_customer_id,
+        idempotency_key=account.idempotency_key("default-card", payment_method_id, uuid.uuid4()),
+        params={"invoice_settings": {"default_payment_method": payment_method_id}})
+    card = field(method, "card") or {}
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        account.default_payment_method_id = payment_method_id
+        account.card_brand = str(field(card, "brand", "") or "")[:20]
+        account.card_last4 = str(field(card, "last4", "") or "")[:4]
+        account.card_exp_month = field(card, "exp_month")
+        account.card_exp_year = field(card, "exp_year")
+        account.save()
+        if account.status == BillingAccount.Status.PAST_DUE:
+            # A new card is the usual way out of past due: try the open invoice with it.
+            transaction.on_commit(lambda: enqueue("billing.retry_open_invoice", account.pk))
+    logger.info("billing.card_added", extra={"brokerage": brokerage.slug})
+    return account
+
+
+def retry_open_invoice(*, account_id: int) -> str | None:
+    """Pay the subscription's latest invoice with the current card, when it is open.
+    Stripe's answer comes back as webhooks; returns the invoice status seen."""
+    account = BillingAccount.objects.get(pk=account_id)
+    if not account.stripe_subscription_id:
+        return None
+    api = stripe_client.client().v1
+    subscription = stripe_client.call(api.subscriptions.retrieve, account.stripe_subscription_id)
+    invoice_id = _id_of(field(subscription, "latest_invoice"))
+    if not invoice_id:
+        return None
+    invoice = stripe_client.call(api.invoices.retrieve, invoice_id)
+    if field(invoice, "status") != "open":
+        return field(invoice, "status")
+    try:
+        invoice = stripe_client.write(
+            api.invoices.pay, invoice_id,
+            idempotency_key=account.idempotency_key("pay", invoice_id,
+                                                    account.default_payment_method_id))
+    except StripeRefused as exc:
+        logger.info("billing.invoice_retry_refused", extra={"invoice": invoice_id,
+                                                             "reason": exc.message})
+        return "open"
+    return field(invoice, "status")
+
+
+# --- reserve and pay --------------------------------------------------------------------
+def reserve_and_pay(*, seat: Seat, zip_code: str, by: User) -> Reservation:
+    """Hold a slot, add the territory to the brokerage's subscription, activate.
+
+    No card: 402 before anything is held. Stripe refuses: the hold is abandoned and the
+    user gets Stripe's message; nothing about reservations changed."""
+    _check_acting_for(seat=seat, by=by)
+    account = account_for(brokerage=seat.brokerage)
+    if not account.has_card:
+        raise PaymentRequired(NO_CARD_MESSAGE)
+    reservation = territories.hold_slot(seat=seat, zip_code=zip_code)
+    return _bill_hold(account=account, reservation=reservation)
+
+
+def accept_offer(*, entry_id: int, seat: Seat, by: User) -> Reservation:
+    """Accept a waitlist offer: the offered slot becomes a hold, billed like a reservation."""
+    _check_acting_for(seat=seat, by=by)
+    account = account_for(brokerage=seat.brokerage)
+    if not account.has_card:
+        raise PaymentRequired(NO_CARD_MESSAGE)
+    reservation = territories.claim_offer(entry_id=entry_id, seat=seat)
+    return _bill_hold(account=account, reservation=reservation)
+
+
+def _bill_hold(*, account: BillingAccount, reservation: Reservation) -> Reservation:
+    try:
+        item_id, period_end = _add_territory_item(account=account, reservation=reservation)
+    except StripeRefused as exc:
+        territories.abandon_hold(reservation_id=reservation.pk)
+        logger.info("billing.reservation_refused",
+                    extra={"reservation": reservation.pk, "reason": exc.message})
+        raise PaymentRequired(f"Your card was not charged and nothing was reserved: "
+                              f"{exc.message}") from exc
+    except StripeUnavailable as exc:
+        # We can't know whether Stripe made the item: the hold stays pending and
+        # reconcile_pending_holds settles it with the same idempotency key.
+        logger.warning("billing.reservation_pending", extra={"reservation": reservation.pk})
+        raise _unavailable() from exc
+    reservation = territories.activate_reservation(
+        reservation_id=reservation.pk, stripe_item_id=item_id, period_end=period_end)
+    logger.info("billing.reservation_paid", extra={"reservation": reservation.pk})
+    return reservation
+
+
+def _territory_plan(reservation: Reservation) -> str:
+    territory = reservation.territory
+    tier = getattr(territory, "tier", "") or "standard"
+    cents = reservation.price_cents
+    return stripe_client.ensure_plan(
+        plan_id=f"territory-{tier}-{cents}", amount_cents=cents,
+        name=f"Territory ({tier}, ${cents / 100:.2f}/month)")
+
+
+def _seats_plan() -> str:
+    cents = settings.BILLING_SEAT_PRICE_CENTS
+    return stripe_client.ensure_plan(plan_id=f"seats-{cents}", amount_cents=cents,
+                                     name=f"Seats (${cents / 100:.2f}/seat/month)")
+
+
+def _add_territory_item(*, account: BillingAccount,
+                        reservation: Reservation) -> tuple[str, datetime | None]:
+    """Add the reservation's item to the subscription (made on first use). The
+    idempotency key comes from the reservation id, so a retry finds the same item."""
+    plan = _territory_plan(reservation)
+    metadata = {"reservation_id": str(reservation.pk),
+                "zip_code": reservation.territory.zip_code}
+    api = stripe_client.client().v1
+    if not account.stripe_subscription_id:
+        with transaction.atomic():
+            account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+            if not account.stripe_subscription_id:
+                # localstripe takes exactly one item at creation: the seats item follows.
+                subscription = stripe_client.write(
+                    api.subscriptions.create,
+                    idempotency_key=account.idempotency_key("reservation", reservation.pk,
+                                                            "subscription"),
+                    params={"customer": account.stripe_customer_id,
+                            "items": [{"plan": plan, "quantity": 1, "metadata": metadata}],
+                            "payment_behavior": "error_if_incomplete",
+                            "metadata": {"brokerage_id": str(account.brokerage_id)}})
+                if field(subscription, "status") not in GOOD_STATES:
+                    _cancel_unpaid_subscription(account, subscription)
+                item = field(subscription, "items").data[0]
+                account.stripe_subscription_id = subscription.id
+                account.status = BillingAccount.Status.ACTIVE
+                account.current_period_end = _period_end(subscription, item)
+                account.save()
+                transaction.on_commit(lambda: enqueue("billing.sync_seat_quantity",
+                                                       account.brokerage_id))
+                return item.id, account.current_period_end
+    item = stripe_client.write(
+        api.subscription_items.create,
+        idempotency_key=account.idempotency_key("reservation", reservation.pk, "item"),
+        params={"subscription": account.stripe_subscription_id, "plan": plan,
+                "quantity": 1, "metadata": metadata})
+    return item.id, _period_end(None, item) or account.current_period_end
+
+
+def _cancel_unpaid_subscription(account: BillingAccount, subscription) -> None:
+    """The first payment did not go through (Stripe answers 402 with
+    error_if_incomplete; localstripe leaves the subscription incomplete): cancel it and
+    refuse with the card's message."""
+    api = stripe_client.client().v1
+    message = "Your card was declined."
+    invoice_id = _id_of(field(subscription, "latest_invoice"))
+    try:
+        invoice = stripe_client.call(api.invoices.retrieve, invoice_id) if invoice_id else None
+        intent_id = _id_of(field(invoice, "payment_intent"))
+        if intent_id:
+            intent = stripe_client.call(api.payment_intents.retrieve, intent_id)
+            message = field(field(intent, "last_payment_error"), "message") or message
+    except (StripeRefused, StripeUnavailable):
+        pass  # the generic message will do
+    stripe_client.write(api.subscriptions.cancel, subscription.id,
+                        idempotency_key=account.idempotency_key("cancel", subscription.id))
+    raise StripeRefused(message, code="card_declined")
+
+
+def _period_end(subscription, item) -> datetime | None:
+    # Newer Stripe API versions carry the period on the item, older ones on the subscription.
+    stamp = field(item, "current_period_end") or field(subscription, "current_period_end")
+    return datetime.fromtimestamp(int(stamp), tz=UTC) if stamp else None
+
+
+def release_and_bill(*, reservation: Reservation, by: User) -> Reservation:
+    """Release at the end of the paid period; the Stripe item goes when the release
+    happens (receivers.remove_item_on_release)."""
+    seat = Seat.objects.filter(brokerage_id=reservation.brokerage_id, user=by,
+                               status=Seat.Status.ACTIVE).first()
+    if seat is None or not (seat.is_admin or seat.pk == reservation.seat_id):
+        raise ApiError("Only the agent who holds this territory or an admin can release it.",
+                       code="permission_denied", status_code=403)
+    account = account_for(brokerage=reservation.brokerage)
+    at = reservation.period_end or account.current_period_end
+    if at is None or at < timezone.now():
+        at = timezone.now()
+    return territories.schedule_release(reservation=reservation, at=at)
+
+
+def remove_reservation_item(*, stripe_item_id: str, brokerage_id: int) -> bool:
+    """Take a released territory off the subscription; True when an item was removed.
+    Paid through the period end, so no proration."""
+    if not stripe_item_id:
+        return False
+    account = BillingAccount.objects.filter(brokerage_id=brokerage_id).first()
+    key = account.idempotency_key("remove", stripe_item_id) if account else \
+        f"remove:{stripe_item_id}"
+    try:
+        stripe_client.write(stripe_client.client().v1.subscription_items.delete,
+                            stripe_item_id, idempotency_key=key,
+                            params={"proration_behavior": "none"})
+    except StripeRefused as exc:
+        if stripe_client.is_missing(exc):
+            return False  # already gone: a second run is fine
+        raise
+    logger.info("billing.item_removed", extra={"item": stripe_item_id})
+    return True
+
+
+# --- seats ------------------------------------------------------------------------------
+def sync_seat_quantity(*, brokerage_id: int) -> int | None:
+    """Make the seats item's quantity the number of active seats; returns it."""
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().filter(
+            brokerage_id=brokerage_id).first()
+        if account is None or not account.stripe_subscription_id:
+            return None
+        quantity = Seat.objects.filter(brokerage_id=brokerage_id,
+                                       status=Seat.Status.ACTIVE).count()
+        api = stripe_client.client().v1
+        key = account.idempotency_key("seats", quantity, uuid.uuid4())
+        if not account.seats_item_id:
+            if quantity == 0:
+                return 0
+            item = stripe_client.write(
+                api.subscription_items.create, idempotency_key=key,
+                params={"subscription": account.stripe_subscription_id, "plan": _seats_plan(),
+                        "quantity": quantity, "metadata": {"kind": "seats"}})
+            account.seats_item_id = item.id
+        elif quantity == 0:
+            stripe_client.write(api.subscription_items.delete, account.seats_item_id,
+                                idempotency_key=key)
+            account.seats_item_id = ""
+        elif quantity != account.seats_quantity:
+            stripe_client.write(api.subscription_items.update, account.seats_item_id,
+                                idempotency_key=key, params={"quantity": quantity})
+        account.seats_quantity = quantity
+        account.save(update_fields=["seats_item_id", "seats_quantity", "updated_at"])
+    logger.info("billing.seats_synced", extra={"brokerage": brokerage_id, "quantity": quantity})
+    return quantity
+
+
+# --- webhooks ---------------------------------------------------------------------------
+def record_webhook_event(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bool]:
+    """Verify Stripe's signature and store the event once. Returns (event, created);
+    a new event is processed by a task after commit."""
+    import stripe
+
+    try:
+        event = stripe.Webhook.construct_event(payload, signature,
+                                               settings.STRIPE_WEBHOOK_SECRET)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise ApiError("The Stripe signature is missing or does not match.",
+                       code="bad_signature", status_code=400) from exc
+    data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    event_id, event_type = data.get("id"), data.get("type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str):
+        raise ApiError("The event has no id or type.", code="bad_event", status_code=400)
+    with transaction.atomic():
+        stored, created = WebhookEvent.objects.get_or_create(
+            stripe_event_id=event_id[:255],
+            defaults={"type": event_type[:100], "payload": data})
+        if created:
+            transaction.on_commit(
+                lambda: enqueue("billing.process_webhook_event", stored.pk))
+    logger.info("billing.webhook_received",
+                extra={"event": event_id, "type": event_type, "duplicate": not created})
+    return stored, created
+
+
+def process_webhook_event(*, event_pk: int) -> WebhookEvent:
+    """Re-read the current Stripe state the event is about and apply it. Events are
+    nudges, never trusted for order or content: running one twice, or late, is harmless."""
+    event = WebhookEvent.objects.get(pk=event_pk)
+    WebhookEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
+    if event.type.startswith(HANDLED_EVENT_PREFIXES):
+        customer_id = _customer_of(event.payload)
+        account = BillingAccount.objects.filter(stripe_customer_id=customer_id).first() \
+            if customer_id else None
+        if account is not None:
+            sync_billing_status(account_id=account.pk)
+    WebhookEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now(), error="")
+    event.refresh_from_db()
+    return event
+
+
+def record_webhook_failure(*, event_pk: int, error: str) -> None:
+    WebhookEvent.objects.filter(pk=event_pk).update(error=error[:2000])
+
+
+def _customer_of(payload: dict) -> str | None:
+    obj = (payload.get("data") or {}).get("object") or {}
+    if obj.get("object") == "customer":
+        return obj.get("id")
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) else None
+
+
+def sync_billing_status(*, account_id: int) -> str:
+    """Read the subscription and its latest invoice as they are now at Stripe, and move
+    the brokerage's territories to match: past due, active again, or released."""
+    account = BillingAccount.objects.get(pk=account_id)
+    if not account.stripe_subscription_id:
+        return account.status
+    api = stripe_client.client().v1
+    try:
+        subscription = stripe_client.call(api.subscriptions.retrieve,
+                                          account.stripe_subscription_id)
+    except StripeRefused as exc:
+        if not stripe_client.is_missing(exc):
+            raise
+        subscription = None  # deleted at Stripe: ended
+    status = field(subscription, "status", "canceled")
+    invoice = None
+    invoice_id = _id_of(field(subscription, "latest_invoice"))
+    if invoice_id:
+        invoice = stripe_client.call(api.invoices.retrieve, invoice_id)
+    # An open invoice that Stripe already tried to charge is an unpaid bill, whatever
+    # the subscription says yet.
+    unpaid = field(invoice, "status") == "open" and bool(field(invoice, "attempted"))
+
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        if status in ENDED_STATES:
+            _end_subscription(account)
+        elif status in PAST_DUE_STATES or (status in GOOD_STATES and unpaid):
+            since = _stamp(field(invoice, "created")) or timezone.now()
+            territories.mark_brokerage_past_due(brokerage_id=account.brokerage_id, since=since)
+            account.status = BillingAccount.Status.PAST_DUE
+        elif status in GOOD_STATES:
+            territories.restore_brokerage(brokerage_id=account.brokerage_id)
+            account.status = BillingAccount.Status.ACTIVE
+        period_end = _period_end(subscription, None)
+        if period_end is not None:
+            account.current_period_end = period_end
+        account.save()
+    logger.info("billing.status_synced", extra={"brokerage": account.brokerage_id,
+                                                 "stripe_status": status,
+                                                 "status": account.status})
+    return account.status
+
+
+def _end_subscription(account: BillingAccount) -> None:
+    """Stripe ended the subscription: every territory goes, and the next reservation
+    starts a new subscription."""
+    held = Reservation.objects.filter(brokerage_id=account.brokerage_id).exclude(
+        status=Reservation.Status.RELEASED).values_list("pk", flat=True)
+    for reservation_id in list(held):
+        territories.release_reservation(reservation_id=reservation_id,
+                                        reason="subscription_canceled")
+    account.status = BillingAccount.Status.CANCELED
+    account.stripe_subscription_id = ""
+    account.seats_item_id = ""
+    account.seats_quantity = 0
+
+
+# --- periodic repair --------------------------------------------------------------------
+def reconcile_pending_holds(*, now: datetime | None = None) -> dict[str, int]:
+    """Holds left pending (the request died between hold and activation, or Stripe was
+    unreachable) are settled: replaying the create with the same idempotency key
+    returns the item Stripe made, or makes it; a refusal abandons the hold."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.BILLING_PENDING_HOLD_MINUTES)
+    counts = {"activated": 0, "abandoned": 0, "left": 0}
+    stale = Reservation.objects.filter(status=Reservation.Status.PENDING,
+                                       created_at__lt=cutoff).select_related(
+        "territory", "brokerage")
+    for reservation in stale:
+        account = account_for(brokerage=reservation.brokerage)
+        if not account.has_card:
+            territories.abandon_hold(reservation_id=reservation.pk)
+            counts["abandoned"] += 1
+            continue
+        try:
+            item_id, period_end = _add_territory_item(account=account, reservation=reservation)
+        except StripeRefused:
+            territories.abandon_hold(reservation_id=reservation.pk)
+            counts["abandoned"] += 1
+            continue
+        except StripeUnavailable:
+            counts["left"] += 1
+            continue
+        territories.activate_reservation(reservation_id=reservation.pk,
+                                         stripe_item_id=item_id, period_end=period_end)
+        counts["activated"] += 1
+    unprocessed = WebhookEvent.objects.filter(
+        processed_at__isnull=True,
+        received_at__lt=now - timedelta(minutes=settings.BILLING_PENDING_HOLD_MINUTES))
+    for event_pk in unprocessed.values_list("pk", flat=True)[:500]:
+        enqueue("billing.process_webhook_event", event_pk)
+    logger.info("billing.reconciled", extra=counts)
+    return counts
+
+
+# --- helpers ----------------------------------------------------------------------------
+def _check_acting_for(*, seat: Seat, by: User) -> None:
+    """An agent reserves for themself; an admin for any active seat of their brokerage."""
+    if seat.status != Seat.Status.ACTIVE:
+        raise ValidationError({"agent_id": ["This seat is not active."]})
+    if seat.user_id == by.pk:
+        return
+    if not Seat.objects.filter(brokerage_id=seat.brokerage_id, user=by, role=Seat.Role.ADMIN,
+                               status=Seat.Status.ACTIVE).exists():
+        raise ApiError("Only an admin can reserve for another agent.",
+                       code="permission_denied", status_code=403)
+
+
+def _stripe_or_402(operation, *args, **kwargs):
+    try:
+        return operation(*args, **kwargs)
+    except StripeRefused as exc:
+        raise PaymentRequired(exc.message) from exc
+    except StripeUnavailable as exc:
+        raise _unavailable() from exc
+
+
+def _unavailable() -> ApiError:
+    return ApiError("The payment service did not answer. Nothing was charged; "
+                    "please try again in a few minutes.",
+                    code="payment_service_unavailable", status_code=503)
+
+
+def _id_of(value) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    return field(value, "id")
+
+
+def _stamp(value) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Send a task after commit; a broker outage is logged, never a failed request (the
+    periodic reconcile picks the work up again)."""
+    from celery import current_app
+
+    try:
+        current_app.send_task(task_name, args=args)
+    except Exception:  # noqa: BLE001 - kombu raises many kinds; the request must not fail
+        logger.exception("billing.enqueue_failed", extra={"task": task_name})

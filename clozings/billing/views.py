@@ -1,0 +1,136 @@
+"""Billing pages on brokerage hosts: the admin's billing page, the card form, and the
+reserve / release / accept-offer form posts behind the territory pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from clozings.billing import selectors, services
+from clozings.platform.errors import ApiError
+from clozings.territories.models import Reservation
+
+MINE_URL = "/territories/mine/"
+
+
+def _forbidden(request, message: str):
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return " ".join(m for messages_ in exc.message_dict.values() for m in messages_)
+        return " ".join(exc.messages)
+    if isinstance(exc, ApiError):
+        return str(exc.detail)
+    return str(exc)
+
+
+def _back(request):
+    target = request.POST.get("next") or request.headers.get("Referer", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("/territories/")
+
+
+def stripe_js_url() -> str:
+    if settings.STRIPE_API_BASE:
+        return settings.STRIPE_API_BASE.rstrip("/") + "/js.stripe.com/v3/"
+    return "https://js.stripe.com/v3/"
+
+
+@login_required
+def billing_page(request):
+    if request.seat is None or not request.seat.is_admin:
+        return _forbidden(request, "Only an admin of this brokerage can see its billing.")
+    overview = selectors.billing_overview(brokerage=request.brokerage)
+    return render(request, "billing/overview.html", {"overview": overview})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def card_page(request):
+    if request.seat is None or not request.seat.is_admin:
+        return _forbidden(request, "Only an admin of this brokerage can change its card.")
+    error = ""
+    if request.method == "POST":
+        try:
+            services.attach_payment_method(
+                brokerage=request.brokerage,
+                payment_method_id=request.POST.get("payment_method_id", ""))
+        except (ValidationError, ApiError) as exc:
+            error = _error_text(exc)
+        else:
+            messages.success(request, "Card saved. It pays for your territories and seats.")
+            return redirect("/billing/")
+    client_secret, setup_error = "", ""
+    try:
+        client_secret = services.create_setup_intent(brokerage=request.brokerage)
+    except ApiError as exc:
+        setup_error = str(exc.detail)
+    return render(request, "billing/card.html", {
+        "client_secret": client_secret, "setup_error": setup_error, "error": error,
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY, "stripe_js_url": stripe_js_url(),
+        "account": selectors.account_of(brokerage=request.brokerage),
+    }, status=400 if error else 200)
+
+
+@login_required
+@require_POST
+def reserve(request):
+    if request.seat is None:
+        return _forbidden(request, "You have no active seat in this brokerage.")
+    zip_code = request.POST.get("zip_code", "")
+    try:
+        reservation = services.reserve_and_pay(seat=request.seat, zip_code=zip_code,
+                                               by=request.user)
+    except (ValidationError, ApiError) as exc:
+        messages.error(request, f"{zip_code.strip()[:10]}: {_error_text(exc)}")
+        return _back(request)
+    messages.success(request, f"{reservation.territory.zip_code} is yours: "
+                              f"${reservation.price_cents / 100:.2f} a month.")
+    return redirect(MINE_URL)
+
+
+@login_required
+@require_POST
+def release(request, reservation_id: int):
+    if request.seat is None:
+        return _forbidden(request, "You have no active seat in this brokerage.")
+    reservations = Reservation.objects.filter(brokerage=request.brokerage)
+    if not request.seat.is_admin:
+        reservations = reservations.filter(seat=request.seat)
+    reservation = reservations.select_related("territory").filter(pk=reservation_id).first()
+    if reservation is None:
+        messages.error(request, "That territory is not one you can release.")
+        return redirect(MINE_URL)
+    try:
+        reservation = services.release_and_bill(reservation=reservation, by=request.user)
+    except (ValidationError, ApiError) as exc:
+        messages.error(request, _error_text(exc))
+        return redirect(MINE_URL)
+    messages.success(request, f"{reservation.territory.zip_code} will be released at the end "
+                              "of the paid period.")
+    return redirect(MINE_URL)
+
+
+@login_required
+@require_POST
+def accept_offer(request, entry_id: int):
+    if request.seat is None:
+        return _forbidden(request, "You have no active seat in this brokerage.")
+    try:
+        reservation = services.accept_offer(entry_id=entry_id, seat=request.seat,
+                                            by=request.user)
+    except (ValidationError, ApiError) as exc:
+        messages.error(request, _error_text(exc))
+        return _back(request)
+    messages.success(request, f"{reservation.territory.zip_code} is yours: "
+                              f"${reservation.price_cents / 100:.2f} a month.")
+    return redirect(MINE_URL)

@@ -1,0 +1,119 @@
+"""`POST /billing/stripe/webhook`: signed, stored once, processed from Stripe's current state."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from clozings.billing import services
+from clozings.billing.models import BillingAccount, WebhookEvent
+from clozings.territories.models import Reservation
+from tests.billing.conftest import add_card, sign, stripe_api
+from tests.conftest import host_client
+from tests.tenants.factories import SeatFactory
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOK = "/billing/stripe/webhook"
+
+
+def event_body(event_id: str = "evt_test_1", customer: str = "cus_unknown",
+               type_: str = "invoice.payment_failed") -> bytes:
+    return json.dumps({"id": event_id, "object": "event", "type": type_,
+                       "created": int(time.time()),
+                       "data": {"object": {"object": "invoice", "id": "in_1",
+                                           "customer": customer}}}).encode()
+
+
+def post(client, body: bytes, signature: str):
+    return client.post(WEBHOOK, data=body, content_type="application/json",
+                       HTTP_STRIPE_SIGNATURE=signature)
+
+
+@pytest.mark.parametrize("signature", [
+    "",
+    "t=1,v1=deadbeef",
+    sign(event_body(), secret="whsec_someone_else"),
+    sign(event_body(), timestamp=int(time.time()) - 3600),
+])
+def test_a_bad_signature_is_400_and_nothing_is_stored(platform_client, signature):
+    # when
+    response = post(platform_client, event_body(), signature)
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_signature"
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_a_tampered_body_is_400(platform_client):
+    # given
+    signature = sign(event_body())
+    # when
+    response = post(platform_client, event_body(type_="invoice.paid"), signature)
+    # then
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_an_event_is_stored_once_and_a_duplicate_is_200(platform_client,
+                                                        django_capture_on_commit_callbacks):
+    # given
+    body = event_body("evt_dup")
+    # when
+    with django_capture_on_commit_callbacks() as first_callbacks:
+        first = post(platform_client, body, sign(body))
+    with django_capture_on_commit_callbacks() as second_callbacks:
+        second = post(platform_client, body, sign(body))
+    # then
+    assert (first.status_code, first.json()["duplicate"]) == (200, False)
+    assert (second.status_code, second.json()["duplicate"]) == (200, True)
+    assert WebhookEvent.objects.filter(stripe_event_id="evt_dup").count() == 1
+    assert len(first_callbacks) == 1  # the processing task is sent once
+    assert second_callbacks == []
+
+
+def test_the_webhook_is_only_on_the_platform_host(acme):
+    # given
+    body = event_body("evt_wrong_host")
+    # when
+    response = post(host_client(acme.host), body, sign(body))
+    # then
+    assert response.status_code == 404
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_an_event_for_an_unknown_customer_is_processed_and_changes_nothing(platform_client):
+    # given
+    body = event_body("evt_unknown")
+    post(platform_client, body, sign(body))
+    event = WebhookEvent.objects.get(stripe_event_id="evt_unknown")
+    # when
+    processed = services.process_webhook_event(event_pk=event.pk)
+    # then
+    assert processed.processed_at is not None
+    assert processed.error == ""
+
+
+def test_processing_reads_current_state_not_the_event(acme, localstripe, platform_client):
+    # given a brokerage whose subscription is paid up
+    admin_client = host_client(acme.host, acme.admin)
+    add_card(admin_client, localstripe, "4242424242424242")
+    agent = SeatFactory(brokerage=acme.brokerage)
+    admin_client.post("/api/v1/reservations", {"zip_code": "30310", "agent_id": agent.pk},
+                      content_type="application/json")
+    account = BillingAccount.objects.get(brokerage=acme.brokerage)
+    # and a stale "payment failed" event about it
+    body = event_body("evt_stale", customer=account.stripe_customer_id)
+    post(platform_client, body, sign(body))
+    event = WebhookEvent.objects.get(stripe_event_id="evt_stale")
+    # when it is processed, twice
+    services.process_webhook_event(event_pk=event.pk)
+    services.process_webhook_event(event_pk=event.pk)
+    # then the current (paid) state wins
+    assert BillingAccount.objects.get(pk=account.pk).status == BillingAccount.Status.ACTIVE
+    assert Reservation.objects.get(territory__zip_code="30310").status == "active"
+    assert stripe_api().subscriptions.retrieve(account.stripe_subscription_id).status == "active"
+
+
