@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse, reverse_lazy
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 HANDOVER_SALT = "clozings.signup-handover"
 # The sign-up hand-over link is followed by the browser right away; a minute is plenty.
 HANDOVER_MAX_AGE_SECONDS = 60
+HANDOVER_SESSION_KEY = "signup_handover"
 
 
 # --- access -----------------------------------------------------------------------------
@@ -132,13 +133,29 @@ def landing(request: HttpRequest) -> HttpResponse:
                 admin = Seat.objects.select_related("user").get(
                     brokerage=brokerage, role=Seat.Role.ADMIN).user
                 token = handover_token(user=admin, brokerage=brokerage)
-                return HttpResponseRedirect(_url_on_host(
-                    request, services.brokerage_host(brokerage),
-                    reverse("login_continue", urlconf=settings.ROOT_URLCONF,
-                            kwargs={"token": token})))
+                request.session[HANDOVER_SESSION_KEY] = {
+                    "name": brokerage.name,
+                    "url": _url_on_host(
+                        request, services.brokerage_host(brokerage),
+                        reverse("login_continue", urlconf=settings.ROOT_URLCONF,
+                                kwargs={"token": token}))}
+                return redirect("signup_ready")
         status = 400
     return render(request, "tenants/landing.html",
                   {"form": form, "host_suffix": _host_suffix(request)}, status=status)
+
+
+@never_cache
+def signup_ready(request: HttpRequest) -> HttpResponse:
+    """Send the browser on to the new brokerage's host.
+
+    A page rather than a redirect from the form: the Content-Security-Policy's
+    `form-action 'self'` stops a form post from being redirected to another host.
+    """
+    handover = request.session.pop(HANDOVER_SESSION_KEY, None)
+    if handover is None:
+        return redirect("home")
+    return render(request, "tenants/signup_ready.html", {"handover": handover})
 
 
 @never_cache
@@ -431,6 +448,7 @@ logout_view = auth_views.LogoutView.as_view()
 
 public_urls: list = [
     path("", landing, name="home"),
+    path("welcome/", signup_ready, name="signup_ready"),
     path("login/", login_page, name="login"),
     path("logout/", logout_view, name="logout"),
     path("staff/", staff_home, name="staff_home"),

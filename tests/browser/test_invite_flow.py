@@ -1,0 +1,84 @@
+"""An admin invites an agent from a phone; the agent joins from the mailed link."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from clozings.tenants.models import Seat
+from tests.browser.conftest import db_read, wait_for
+
+pytestmark = pytest.mark.browser
+
+AGENT_EMAIL = "nia.agent@example.test"
+AGENT_PASSWORD = "harbour-lights-at-dawn"
+
+
+def _sign_in(page, email: str, password: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_admin_invites_an_agent_who_joins_then_signs_out_and_in(acme, live_port, phone, mailbox):
+    base = f"http://acme.localhost:{live_port}"
+    admin = phone("admin")
+
+    # Given the admin signed in on acme's host
+    admin.page.goto(f"{base}/login/")
+    _sign_in(admin.page, "admin@acme.test", "correct-horse-battery")
+    expect(admin.page).to_have_url(f"{base}/")
+    expect(admin.page.get_by_role("heading", name="Hi Acme")).to_be_visible()
+    admin.screenshot("1-dashboard")
+
+    # When they invite an agent from the Seats page
+    admin.page.get_by_role("link", name="Seats", exact=True).click()
+    admin.page.get_by_label("Email").fill(AGENT_EMAIL)
+    admin.page.get_by_label("Name").fill("Nia Agent")
+    admin.page.get_by_label("Role").select_option("agent")
+    admin.page.get_by_role("button", name="Send invitation").click()
+    expect(admin.page.get_by_role("status")).to_contain_text(f"Invitation sent to {AGENT_EMAIL}")
+    expect(admin.page.locator(".list")).to_contain_text("Invited")
+    assert admin.fits_the_screen()
+    assert admin.small_tap_targets() == []
+    admin.screenshot("2-invited")
+
+    # Then the invitation arrives at the mail server with a link to acme's host
+    message = wait_for(lambda: next((m for m in mailbox if AGENT_EMAIL in m["To"]), None),
+                       what="the invitation mail")
+    link = re.search(rf"{re.escape(base)}/invite/\S+/",
+                     message.get_body(("plain",)).get_content()).group(0)
+
+    # When the agent opens it on their own phone and sets a password
+    agent = phone("agent")
+    agent.page.goto(link)
+    expect(agent.page.get_by_role("heading", name="Join Acme")).to_be_visible()
+    expect(agent.page.locator("dl.facts")).to_contain_text(AGENT_EMAIL)
+    agent.screenshot("3-invitation")
+    agent.page.get_by_label("Your name").fill("Nia Agent")
+    agent.page.get_by_label("Choose a password").fill(AGENT_PASSWORD)
+    agent.page.get_by_role("button", name="Join Acme").click()
+
+    # Then they land on the dashboard, signed in, as an agent
+    expect(agent.page).to_have_url(f"{base}/")
+    expect(agent.page.get_by_role("heading", name="Hi Nia")).to_be_visible()
+    expect(agent.page.locator("main")).to_contain_text("Agent")
+    expect(agent.page.get_by_role("link", name="Seats", exact=True)).to_have_count(0)
+    assert db_read(lambda: Seat.objects.get(brokerage__slug="acme", email=AGENT_EMAIL).status) \
+        == "active"
+    agent.screenshot("4-dashboard")
+
+    # When they sign out and sign in again with the new password
+    agent.page.get_by_role("button", name="Sign out").click()
+    expect(agent.page).to_have_url(f"{base}/login/")
+    agent.screenshot("5-signed-out")
+    _sign_in(agent.page, AGENT_EMAIL, AGENT_PASSWORD)
+
+    # Then they are back on the dashboard
+    expect(agent.page).to_have_url(f"{base}/")
+    expect(agent.page.get_by_role("heading", name="Hi Nia")).to_be_visible()
+    assert agent.fits_the_screen()
+    agent.screenshot("6-signed-in-again")
+    assert admin.console_errors == [] and agent.console_errors == []
