@@ -124,6 +124,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["billing.reconcile_pending_holds"] = {
     "task": "billing.reconcile_pending_holds", "schedule": 300.0}
+# Territories: lapse offers and unpaid or released reservations every few minutes.
+CELERY_BEAT_SCHEDULE.update({
+    name: {"task": name, "schedule": 300.0}
+    for name in ("territories.expire_offers", "territories.suspend_overdue",
+                 "territories.release_suspended", "territories.release_due")
+})
+# Days a past-due reservation keeps receiving leads, then days suspended before release.
+TERRITORY_GRACE_DAYS = env.int("TERRITORY_GRACE_DAYS", default=7)
+TERRITORY_SUSPENDED_DAYS = env.int("TERRITORY_SUSPENDED_DAYS", default=14)
+# Hours a waitlist offer holds a freed place for the first in line.
+WAITLIST_OFFER_HOURS = env.int("WAITLIST_OFFER_HOURS", default=48)
 
 # --- accounts ---------------------------------------------------------------------------
 PASSWORD_HASHERS = [
