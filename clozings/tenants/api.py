@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.urls import path
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,7 +19,7 @@ from rest_framework.response import Response
 
 from clozings.platform.api import ApiView
 from clozings.platform.auth import issue_token
-from clozings.platform.errors import ApiError
+from clozings.platform.errors import ApiError, Conflict
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import IsBrokerageAdmin, IsPlatformStaff
@@ -206,10 +207,19 @@ class BrokerageListCreateApi(TenantsApiView):
         return Response(BrokerageListOutput(brokerages, many=True).data)
 
     @extend_schema(operation_id="brokerages_create", request=BrokerageInput, responses={
-        201: BrokerageCreatedOutput, **error_responses(400, 401, 403, 413)})
+        201: BrokerageCreatedOutput, **error_responses(
+            400, 401, 403, 409, 413,
+            s409="`conflict`: a concurrent request used the slug or email; try again.")})
     def post(self, request):
         data = self.parse(BrokerageInput, request)
-        brokerage = services.provision_brokerage(**data)
+        try:
+            brokerage = services.provision_brokerage(**data)
+        except IntegrityError as exc:
+            # A concurrent request took the slug (or made the account) between validation
+            # and insert: say which, as a validation error would have a moment later.
+            services.validate_slug(data["slug"])
+            raise Conflict("Another request used this slug or admin email a moment ago; "
+                           "check and try again.") from exc
         admin = brokerage.seats.select_related("user").get(role=Seat.Role.ADMIN).user
         body = {"slug": brokerage.slug, "name": brokerage.name,
                 "host": services.brokerage_host(brokerage), "admin": admin}
@@ -265,11 +275,18 @@ class SeatListCreateApi(SeatApi):
         operation_id="seats_invite", request=SeatInviteInput,
         description="Invite a person by email; the invitation mail goes out on commit.",
         responses={201: SeatOutput, **error_responses(
-            400, 401, 403, 409, 413, s409="`already_member`: the email has an active seat.")},
+            400, 401, 403, 409, 413,
+            s409="`already_member`: the email has an active seat; `conflict`: a concurrent "
+                 "request invited the same email, try again.")},
     )
     def post(self, request):
         data = self.parse(SeatInviteInput, request)
-        seat = services.invite_seat(brokerage=request.brokerage, invited_by=request.user, **data)
+        try:
+            seat = services.invite_seat(brokerage=request.brokerage, invited_by=request.user,
+                                        **data)
+        except IntegrityError as exc:  # the same email invited by a concurrent request
+            raise Conflict(f"{data['email']} was invited by another request a moment ago; "
+                           "try again to send a fresh invitation.") from exc
         return Response(SeatOutput(seat).data, status=201)
 
 

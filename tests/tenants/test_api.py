@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -504,3 +509,78 @@ def test_a_session_admin_of_another_brokerage_is_refused(acme, globex):
     response = client.get(SEATS_URL)
 
     assert (response.status_code, error_code(response)) == (403, "permission_denied")
+
+
+# --- races: a concurrent request wins between validation and insert -------------------------
+def _connect() -> psycopg.Connection:
+    params = connection.settings_dict
+    return psycopg.connect(dbname=params["NAME"], user=params["USER"] or None,
+                           password=params["PASSWORD"] or None, host=params["HOST"] or None,
+                           port=params["PORT"] or None)
+
+
+def _commit_once_blocked(other: psycopg.Connection, blocked_pid: int) -> None:
+    """Commit `other` as soon as the backend `blocked_pid` waits for a lock (10 s at most)."""
+    with _connect() as watcher:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            row = watcher.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                  [blocked_pid]).fetchone()
+            watcher.commit()
+            if row and row[0] == "Lock":
+                break
+            time.sleep(0.01)
+    other.commit()
+
+
+@contextmanager
+def another_transaction_inserts(sql: str, params: list, cleanup: str) -> Iterator[None]:
+    """Another connection inserts a row and commits it only once this test's connection is
+    blocked on it: the race between a request's validation and its insert, made certain."""
+    connection.ensure_connection()
+    other = _connect()
+    other.execute(sql, params)
+    committer = threading.Thread(
+        target=_commit_once_blocked, args=(other, connection.connection.info.backend_pid))
+    committer.start()
+    try:
+        yield
+    finally:
+        committer.join()
+        other.execute(cleanup, params[:2])
+        other.commit()
+        other.close()
+
+
+def test_an_invitation_racing_another_for_the_same_email_is_a_clear_409(
+        acme, mailbox, django_capture_on_commit_callbacks):
+    insert = ("INSERT INTO tenants_seat (brokerage_id, email, name, role, status, invite_nonce,"
+              " invited_at) VALUES (%s, %s, '', 'agent', 'invited', 1, now())")
+
+    with another_transaction_inserts(insert, [acme.brokerage.pk, "racer@example.test"],
+                                     "DELETE FROM tenants_seat WHERE brokerage_id = %s"
+                                     " AND email = %s"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_json(api("acme.localhost", acme.admin), SEATS_URL,
+                                 {"email": "racer@example.test"})
+
+    assert (response.status_code, error_code(response)) == (409, "conflict")
+    assert "racer@example.test" in response.json()["error"]["message"]
+    assert not Seat.objects.filter(email="racer@example.test").exists()
+    assert mailbox == []
+
+
+def test_a_brokerage_racing_another_for_the_same_slug_is_told_the_slug_is_taken(staff):
+    insert = ("INSERT INTO tenants_brokerage (schema_name, slug, name, time_zone, created_at)"
+              " VALUES (%s, %s, 'Racer', 'America/New_York', now())")
+    before = Brokerage.objects.count()
+
+    with another_transaction_inserts(insert, ["brk_racer_other", "sunrise"],
+                                     "DELETE FROM tenants_brokerage WHERE schema_name = %s"
+                                     " AND slug = %s"):
+        response = post_json(api("localhost", staff), BROKERAGES_URL, NEW_BROKERAGE)
+
+    assert (response.status_code, error_fields(response)) == (400, {"slug"})
+    assert "taken" in response.json()["error"]["fields"]["slug"][0]
+    assert Brokerage.objects.count() == before
+    assert not User.objects.filter(email="sam@sunrise.test").exists()
