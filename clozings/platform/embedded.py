@@ -73,11 +73,11 @@ _postgres_server = None  # pgserver keeps the server while a handle lives in som
 def start_postgres(home: Path, database: str = "clozings") -> str:
     """Start (or reach) the embedded PostgreSQL under home/pgdata; return a DATABASE_URL."""
     global _postgres_server
-    import pgserver
-
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp serves.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+
         _postgres_server = pgserver.get_server(home / "pgdata", cleanup_mode="stop")
     socket_dir = _postgres_server.get_uri().split("host=", 1)[1]
     exists = _postgres_server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
