@@ -32,6 +32,7 @@ from clozings.tenants.throttling import (
 )
 
 MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints: a larger number can name nothing
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 # --- the error format, for the OpenAPI schema ---------------------------------------------
@@ -54,6 +55,7 @@ _ERROR_MEANINGS = {
     404: "`not_found`.",
     409: "A conflict with the current state (the code says which).",
     413: "`payload_too_large`: the request body is larger than the server accepts.",
+    415: "`unsupported_media_type`: send JSON (or a form).",
     429: "`throttled`: too many attempts; the Retry-After header says when to try again.",
 }
 
@@ -84,13 +86,14 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 class TenantsApiView(ApiView):
     def initial(self, request, *args, **kwargs):
         # Refuse bodies over DATA_UPLOAD_MAX_MEMORY_SIZE before reading them: DRF's JSON
-        # parser reads the raw stream, where Django's own limit does not apply.
+        # parser reads the raw stream, where Django's own limit does not apply. Only the
+        # methods whose body is read; the others ignore theirs.
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and length > limit:
+        if request.method in BODY_METHODS and limit is not None and length > limit:
             raise ApiError(f"The request body is larger than {limit} bytes.",
                            code="payload_too_large", status_code=413)
         super().initial(request, *args, **kwargs)
@@ -136,7 +139,7 @@ class TokenApi(TenantsApiView):
 
     @extend_schema(
         operation_id="auth_token_create", request=TokenInput,
-        responses={200: TokenOutput, **error_responses(400, 401, 413, 429)},
+        responses={200: TokenOutput, **error_responses(400, 401, 413, 415, 429)},
         auth=[],
     )
     def post(self, request):
@@ -208,7 +211,7 @@ class BrokerageListCreateApi(TenantsApiView):
 
     @extend_schema(operation_id="brokerages_create", request=BrokerageInput, responses={
         201: BrokerageCreatedOutput, **error_responses(
-            400, 401, 403, 409, 413,
+            400, 401, 403, 409, 413, 415,
             s409="`conflict`: a concurrent request used the slug or email; try again.")})
     def post(self, request):
         data = self.parse(BrokerageInput, request)
@@ -275,7 +278,7 @@ class SeatListCreateApi(SeatApi):
         operation_id="seats_invite", request=SeatInviteInput,
         description="Invite a person by email; the invitation mail goes out on commit.",
         responses={201: SeatOutput, **error_responses(
-            400, 401, 403, 409, 413,
+            400, 401, 403, 409, 413, 415,
             s409="`already_member`: the email has an active seat; `conflict`: a concurrent "
                  "request invited the same email, try again.")},
     )
@@ -305,7 +308,7 @@ class SeatDetailApi(SeatApi):
 
     @extend_schema(operation_id="seats_change_role", request=SeatRoleInput, responses={
         200: SeatOutput, **error_responses(
-            400, 401, 403, 404, 409, 413,
+            400, 401, 403, 404, 409, 413, 415,
             s409="`last_admin`: a brokerage keeps at least one active admin.")})
     def patch(self, request, seat_id: int):
         seat = self.get_seat(seat_id)

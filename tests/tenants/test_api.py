@@ -411,14 +411,16 @@ def test_invite_bad_input_is_400_and_changes_nothing(
     assert mailbox == []
 
 
-def test_invite_non_json_and_huge_bodies_change_nothing(acme):
+def test_invite_non_json_plain_text_and_huge_bodies_change_nothing(acme):
     client = api("acme.localhost", acme.admin)
     before = Seat.objects.count()
 
     broken = client.post(SEATS_URL, data="{'email': 1}", content_type="application/json")
+    plain = client.post(SEATS_URL, data="x@example.test", content_type="text/plain")
     huge = post_json(client, SEATS_URL, {"email": "x@example.test", "name": HUGE})
 
     assert (broken.status_code, error_code(broken)) == (400, "parse_error")
+    assert (plain.status_code, error_code(plain)) == (415, "unsupported_media_type")
     assert (huge.status_code, error_code(huge)) == (413, "payload_too_large")
     assert Seat.objects.count() == before
 
