@@ -153,6 +153,8 @@ LOGOUT_REDIRECT_URL = "login"
 # Failed logins per email and per client address before 429, and the window they count in.
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=10)
 LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
+# Proxies in front of the app that append to X-Forwarded-For (0: use the peer address).
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
 API_TOKEN_MAX_AGE_DAYS = env.int("API_TOKEN_MAX_AGE_DAYS", default=30)
 
 # --- time -------------------------------------------------------------------------------

@@ -21,11 +21,18 @@ _PREFIX = "login-failures"
 
 
 def client_ip(request) -> str:
-    """The address a request came from, as the web server saw it.
+    """The address a request came from.
 
-    X-Forwarded-For is not trusted: any client can send it, and a throttle that believes
-    it can be bypassed by changing the header on every attempt.
+    Behind settings.TRUSTED_PROXY_HOPS proxies, the address the nearest of them saw, taken
+    from the right of X-Forwarded-For: entries further left are the client's own to write,
+    and a throttle that believed them could be dodged by changing the header every time.
+    With no proxies configured, the header is ignored.
     """
+    hops = settings.TRUSTED_PROXY_HOPS
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+                 if part.strip()]
+    if hops > 0 and len(forwarded) >= hops:
+        return forwarded[-hops]
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 

@@ -168,6 +168,43 @@ def test_repeated_failures_from_one_address_are_throttled_across_emails_and_host
     assert elsewhere.status_code == 200
 
 
+def test_behind_a_proxy_the_address_counted_is_the_one_the_proxy_saw(acme, settings):
+    settings.LOGIN_THROTTLE_ATTEMPTS = 2
+    settings.TRUSTED_PROXY_HOPS = 1
+
+    def sign_in(forwarded_for: str, email: str, password: str):
+        client = api("localhost", REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR=forwarded_for)
+        return post_json(client, TOKEN_URL, {"email": email, "password": password})
+
+    # the attacker writes a new left-most entry each time; the proxy appends what it saw
+    failures = [sign_in(f"6.6.6.{n}, 203.0.113.7", f"guess{n}@acme.test", "nope").status_code
+                for n in range(2)]
+
+    attacker = sign_in("6.6.6.9, 203.0.113.7", acme.admin.email, PASSWORD)
+    neighbour = sign_in("198.51.100.1", acme.admin.email, PASSWORD)
+
+    assert failures == [401, 401]
+    assert attacker.status_code == 429
+    assert neighbour.status_code == 200
+
+
+def test_without_trusted_proxies_forwarded_for_is_ignored(acme, settings):
+    settings.LOGIN_THROTTLE_ATTEMPTS = 2
+    settings.TRUSTED_PROXY_HOPS = 0
+
+    def sign_in(forwarded_for: str, email: str, password: str):
+        client = api("localhost", REMOTE_ADDR="10.8.8.8", HTTP_X_FORWARDED_FOR=forwarded_for)
+        return post_json(client, TOKEN_URL, {"email": email, "password": password})
+
+    failures = [sign_in(f"6.6.6.{n}", f"guess{n}@acme.test", "nope").status_code
+                for n in range(2)]
+
+    response = sign_in("198.51.100.1", acme.admin.email, PASSWORD)
+
+    assert failures == [401, 401]
+    assert response.status_code == 429
+
+
 def test_a_successful_sign_in_clears_the_emails_failures(acme, settings):
     settings.LOGIN_THROTTLE_ATTEMPTS = 3
     right = {"email": acme.admin.email, "password": PASSWORD}
