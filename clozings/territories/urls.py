@@ -1,4 +1,6 @@
 """Routes of the territories app: `public` on the platform host, `brokerage` on brokerage hosts."""
 
-public: list = []
-brokerage: list = []
+from clozings.territories import api, views
+
+public = [*api.public_urls, *views.public_urls]
+brokerage = [*api.brokerage_urls, *views.brokerage_urls]

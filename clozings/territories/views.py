@@ -1,0 +1,281 @@
+"""Territory pages. Brokerage host: search with Reserve / Join waitlist buttons, "My
+territories", a waitlist offer. Platform host: the staff inventory with price, tier and
+slot settings. Reserving, releasing and accepting an offer post to billing's pages, which
+take payment; everything else posts here and calls a territories service."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from clozings.platform.errors import ApiError
+from clozings.tenants.models import Seat
+from clozings.tenants.views import seat_required, staff_required
+from clozings.territories import selectors, services
+from clozings.territories.models import Reservation, Tier, TierPrice
+
+PAGE_SIZE = 25
+ZIP_VALIDATORS = {"regex": r"^[0-9]{5}$", "max_length": 5,
+                  "error_messages": {"invalid": "Enter a 5-digit ZIP code, like 10001."}}
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(getattr(exc, "detail", exc))
+
+
+def _field_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Put a service's field errors beside the form's fields."""
+    for field, errors in (exc.message_dict if hasattr(exc, "error_dict") else
+                          {None: exc.messages}).items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+# --- search (brokerage host) --------------------------------------------------------------
+class SearchForm(forms.Form):
+    zip_code = forms.RegexField(label="ZIP code", required=False, **ZIP_VALIDATORS,
+                                widget=forms.TextInput(attrs={"inputmode": "numeric",
+                                                              "autocomplete": "postal-code"}))
+    city = forms.CharField(label="City", required=False, max_length=64)
+    state = forms.RegexField(label="State", required=False, regex=r"^[A-Za-z]{2}$",
+                             max_length=2, help_text="Two letters, like NY.",
+                             error_messages={"invalid": "Enter a two-letter state, like NY."})
+    near = forms.RegexField(label="Near ZIP", required=False, **ZIP_VALIDATORS,
+                            widget=forms.TextInput(attrs={"inputmode": "numeric"}))
+    radius_miles = forms.FloatField(label="Within (miles)", required=False, min_value=0.1,
+                                    max_value=100, initial=10,
+                                    widget=forms.NumberInput(attrs={"step": "any"}))
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) for name in ("zip_code", "city", "state", "near")):
+            if not self.errors:
+                raise ValidationError("Search by ZIP, city, state, or near a ZIP.")
+            return data
+        if data.get("near"):
+            data["near"] = selectors.territory_for_zip(zip_code=data["near"])
+            if data["near"] is None:
+                self.add_error("near", "There is no territory for this ZIP.")
+        if data.get("radius_miles") and not data.get("near"):
+            data.pop("radius_miles")
+        return data
+
+
+@seat_required
+def territory_search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None)
+    page = None
+    if form.is_bound and form.is_valid():
+        query = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+        rows = selectors.territory_rows(**query)
+        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    seat = request.seat
+    held = set(Reservation.objects.filter(seat=seat).exclude(
+        status=Reservation.Status.RELEASED).values_list("territory__zip_code", flat=True))
+    waiting = {e.territory.zip_code: e for e in selectors.waitlist_for(
+        brokerage=request.brokerage, seat=seat)}
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "territories/search.html", {
+        "form": form, "page": page, "held": held, "waiting": waiting,
+        "query": params.urlencode(), "here": request.get_full_path(),
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+# --- my territories (brokerage host) ------------------------------------------------------
+@seat_required
+def my_territories(request: HttpRequest) -> HttpResponse:
+    seat = request.seat
+    team = seat.is_admin and request.GET.get("who") != "me"
+    scope = None if team else seat
+    return render(request, "territories/mine.html", {
+        "reservations": selectors.reservations_for(brokerage=request.brokerage, seat=scope),
+        "entries": selectors.waitlist_for(brokerage=request.brokerage, seat=scope),
+        "team": team,
+    })
+
+
+class WaitlistForm(forms.Form):
+    zip_code = forms.RegexField(label="ZIP code", **ZIP_VALIDATORS)
+    agent_id = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
+@seat_required
+@require_POST
+def join_waitlist(request: HttpRequest) -> HttpResponse:
+    form = WaitlistForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return _back(request, reverse("territory_search"))
+    agent = request.seat
+    agent_id = form.cleaned_data.get("agent_id")
+    if agent_id and agent_id != agent.pk:
+        agent = Seat.objects.filter(pk=agent_id, brokerage=request.brokerage,
+                                    status=Seat.Status.ACTIVE).first()
+        if agent is None or not request.seat.is_admin:
+            messages.error(request, "You can join waitlists for yourself only.")
+            return _back(request, reverse("territory_search"))
+    try:
+        entry = services.join_waitlist(seat=agent, zip_code=form.cleaned_data["zip_code"])
+    except (ValidationError, ApiError) as exc:
+        messages.error(request, f"{form.cleaned_data['zip_code']}: {_error_text(exc)}")
+        return _back(request, reverse("territory_search"))
+    position = selectors.waitlist_position(entry=entry)
+    messages.success(request, f"You are number {position} on the waitlist for "
+                              f"{entry.territory.zip_code}." if position else
+                     f"A place in {entry.territory.zip_code} is on offer to you.")
+    return redirect("my_territories")
+
+
+@seat_required
+@require_POST
+def cancel_waitlist(request: HttpRequest, entry_id: int) -> HttpResponse:
+    try:
+        entry = services.cancel_waitlist_entry(entry_id=entry_id, seat=request.seat)
+    except ApiError:
+        raise Http404("No such waitlist entry.") from None
+    messages.success(request, f"You left the waitlist for {entry.territory.zip_code}.")
+    return redirect("my_territories")
+
+
+# --- a waitlist offer (brokerage host) ----------------------------------------------------
+@seat_required
+def offer_page(request: HttpRequest, entry_id: int) -> HttpResponse:
+    entry = selectors.open_offer(entry_id=entry_id, brokerage=request.brokerage,
+                                 seat=request.seat) if entry_id < 2**63 else None
+    if entry is None:
+        raise Http404("No such offer.")
+    territory = selectors.territory_rows(zip_code=entry.territory.zip_code,
+                                         include_inactive=True).get()
+    return render(request, "territories/offer.html", {
+        "entry": entry, "territory": territory, "is_open": entry.status == entry.Status.OFFERED,
+    })
+
+
+# --- staff (platform host) ----------------------------------------------------------------
+class InventoryForm(forms.Form):
+    zip_code = forms.RegexField(label="ZIP code", required=False, **ZIP_VALIDATORS)
+    state = forms.RegexField(label="State", required=False, regex=r"^[A-Za-z]{2}$",
+                             max_length=2,
+                             error_messages={"invalid": "Enter a two-letter state, like NY."})
+    city = forms.CharField(label="City", required=False, max_length=64)
+    tier = forms.ChoiceField(label="Tier", required=False,
+                             choices=[("", "Any tier"), *Tier.choices])
+    availability = forms.ChoiceField(label="Availability", required=False, choices=[
+        ("", "Any"), ("free", "Has a free place"), ("full", "Full"),
+        ("waitlisted", "Has a waitlist")])
+
+
+class TerritorySettingsForm(forms.Form):
+    price_cents = forms.IntegerField(
+        label="Own price (cents a month)", required=False, min_value=0,
+        max_value=services.MAX_PRICE_CENTS, help_text="Leave empty to use the tier's price.")
+    tier = forms.ChoiceField(label="Tier", choices=Tier.choices)
+    slots = forms.IntegerField(label="Slots", min_value=1, max_value=services.MAX_SLOTS,
+                               help_text="1 = exclusive. Never below the places taken now.")
+    is_active = forms.BooleanField(label="Offered in the catalogue", required=False)
+
+
+class TierPriceForm(forms.Form):
+    price_cents = forms.IntegerField(label="Price (cents a month)", min_value=0,
+                                     max_value=services.MAX_PRICE_CENTS)
+
+
+def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
+                tier_forms=None, status: int = 200) -> HttpResponse:
+    form = InventoryForm(request.GET or None)
+    rows = selectors.territory_rows(include_inactive=True)
+    if form.is_bound and form.is_valid():
+        query = {k: v for k, v in form.cleaned_data.items() if v}
+        rows = selectors.territory_rows(include_inactive=True, **query)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    edit = None
+    zip_code = edit_zip or request.GET.get("edit", "")
+    if zip_code:
+        edit = selectors.territory_rows(zip_code=zip_code, include_inactive=True).first()
+        if edit is not None and settings_form is None:
+            settings_form = TerritorySettingsForm(initial={
+                "price_cents": edit.price_cents, "tier": edit.tier, "slots": edit.slots,
+                "is_active": edit.is_active}, prefix="zip")
+    tiers = list(selectors.tier_prices())
+    tier_forms = tier_forms or {}
+    tier_rows = [(tier, tier_forms.get(tier.tier) or TierPriceForm(
+        initial={"price_cents": tier.price_cents}, prefix=f"tier-{tier.tier}")) for tier in tiers]
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "territories/staff.html", {
+        "form": form, "page": page, "summary": selectors.inventory_summary(),
+        "edit": edit, "settings_form": settings_form, "tier_rows": tier_rows,
+        "query": params.urlencode(),
+    }, status=status)
+
+
+@staff_required
+def staff_territories(request: HttpRequest) -> HttpResponse:
+    return _staff_page(request)
+
+
+@staff_required
+@require_POST
+def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
+    form = TerritorySettingsForm(request.POST, prefix="zip")
+    if form.is_valid():
+        try:
+            services.update_territory(zip_code=zip_code, **form.cleaned_data)
+        except ValidationError as exc:
+            _field_errors(form, exc)
+        except ApiError:
+            raise Http404("No such ZIP.") from None
+        else:
+            messages.success(request, f"ZIP {zip_code} saved.")
+            return redirect(f"{reverse('staff_territories')}?edit={zip_code}")
+    return _staff_page(request, edit_zip=zip_code, settings_form=form, status=400)
+
+
+@staff_required
+@require_POST
+def staff_tier_update(request: HttpRequest, tier: str) -> HttpResponse:
+    if not TierPrice.objects.filter(tier=tier).exists():
+        raise Http404("No such tier.")
+    form = TierPriceForm(request.POST, prefix=f"tier-{tier}")
+    if form.is_valid():
+        try:
+            services.set_tier_price(tier=tier, price_cents=form.cleaned_data["price_cents"])
+        except ValidationError as exc:
+            _field_errors(form, exc)
+        else:
+            messages.success(request, f"The {tier} tier's price is saved.")
+            return redirect("staff_territories")
+    return _staff_page(request, tier_forms={tier: form}, status=400)
+
+
+public_urls: list = [
+    path("staff/territories/", staff_territories, name="staff_territories"),
+    path("staff/territories/<str:zip_code>/", staff_territory_update,
+         name="staff_territory_update"),
+    path("staff/tiers/<str:tier>/", staff_tier_update, name="staff_tier_update"),
+]
+brokerage_urls: list = [
+    path("territories/", territory_search, name="territory_search"),
+    path("territories/mine/", my_territories, name="my_territories"),
+    path("territories/waitlist/", join_waitlist, name="territory_waitlist_join"),
+    path("territories/waitlist/<int:entry_id>/cancel/", cancel_waitlist,
+         name="territory_waitlist_cancel"),
+    path("territories/offers/<int:entry_id>/", offer_page, name="territory_offer"),
+]
