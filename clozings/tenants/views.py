@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 HANDOVER_SALT = "clozings.signup-handover"
 # The sign-up hand-over link is followed by the browser right away; a minute is plenty.
 HANDOVER_MAX_AGE_SECONDS = 60
-HANDOVER_SESSION_KEY = "signup_handover"
 
 
 # --- access -----------------------------------------------------------------------------
@@ -133,29 +132,18 @@ def landing(request: HttpRequest) -> HttpResponse:
                 admin = Seat.objects.select_related("user").get(
                     brokerage=brokerage, role=Seat.Role.ADMIN).user
                 token = handover_token(user=admin, brokerage=brokerage)
-                request.session[HANDOVER_SESSION_KEY] = {
-                    "name": brokerage.name,
-                    "url": _url_on_host(
+                # A page that moves on by itself rather than a redirect: the CSP's
+                # `form-action 'self'` stops a form post from being redirected to another
+                # host. Nothing is kept for later, so a reload only re-posts the form.
+                return render(request, "tenants/signup_ready.html", {
+                    "new_brokerage": brokerage,
+                    "continue_url": _url_on_host(
                         request, services.brokerage_host(brokerage),
                         reverse("login_continue", urlconf=settings.ROOT_URLCONF,
-                                kwargs={"token": token}))}
-                return redirect("signup_ready")
+                                kwargs={"token": token}))}, status=201)
         status = 400
     return render(request, "tenants/landing.html",
                   {"form": form, "host_suffix": _host_suffix(request)}, status=status)
-
-
-@never_cache
-def signup_ready(request: HttpRequest) -> HttpResponse:
-    """Send the browser on to the new brokerage's host.
-
-    A page rather than a redirect from the form: the Content-Security-Policy's
-    `form-action 'self'` stops a form post from being redirected to another host.
-    """
-    handover = request.session.pop(HANDOVER_SESSION_KEY, None)
-    if handover is None:
-        return redirect("home")
-    return render(request, "tenants/signup_ready.html", {"handover": handover})
 
 
 @never_cache
@@ -448,7 +436,6 @@ logout_view = auth_views.LogoutView.as_view()
 
 public_urls: list = [
     path("", landing, name="home"),
-    path("welcome/", signup_ready, name="signup_ready"),
     path("login/", login_page, name="login"),
     path("logout/", logout_view, name="logout"),
     path("staff/", staff_home, name="staff_home"),

@@ -71,10 +71,10 @@ class Phone:
             "document.documentElement.scrollWidth <= window.innerWidth")
 
     def small_tap_targets(self) -> list[str]:
-        """Visible buttons, inputs and selects lower than 44 CSS pixels."""
+        """Visible buttons, fields and stand-alone links lower than 44 CSS pixels."""
         return self.page.evaluate("""() => [...document.querySelectorAll(
               'main button, main input:not([type=hidden]), main select, main .button,'
-              + ' header button')]
+              + ' main a.tap, main .actions a, header button, header a')]
             .filter(el => el.offsetParent !== null && el.getBoundingClientRect().height < 44)
             .map(el => el.outerHTML.slice(0, 80))""")
 
