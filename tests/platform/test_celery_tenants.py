@@ -1,17 +1,22 @@
-"""A real Celery worker runs each task in the schema it was sent from (tenant-schemas-celery).
+"""A real Celery worker runs each task in the schema it was sent from (tenant-schemas-celery),
+and reports a failing task to Sentry tagged with that brokerage.
 
 The worker is a separate process on the test database and the test Redis, listening on a
-queue of its own so that no other test's tasks reach it.
+queue of its own so that no other test's tasks reach it; its SENTRY_DSN points at an HTTP
+server on loopback.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,9 +26,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.urls import path
+from django_tenants.utils import tenant_context
 
+from clozings.platform.celery import app
 from clozings.platform.tasks import record_schema
 from tests.conftest import host_client
+from tests.platform.test_sentry import _Collector
 
 pytestmark = pytest.mark.worker
 
@@ -52,13 +60,24 @@ def _database_url(db: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup, tmp_path_factory):
+def sentry_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    server.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, tmp_path_factory, sentry_server):
     """A Celery worker process on the test database, consuming QUEUE."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {**os.environ,
            "DJANGO_SETTINGS_MODULE": "clozings.platform.settings_test",
            "DATABASE_URL": _database_url(connection.settings_dict),
-           "REDIS_URL": settings.REDIS_URL}
+           "REDIS_URL": settings.REDIS_URL,
+           "SENTRY_DSN": f"http://publickey@127.0.0.1:{sentry_server.server_port}/1"}
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "clozings.platform.celery", "--quiet",
@@ -123,3 +142,33 @@ def test_task_sent_from_the_platform_host_runs_in_public(
     # then
     assert response.status_code == 202
     assert _schema_recorded(broker, key, worker) == "public"
+
+
+def _error_events(server, worker, *, timeout: float = 60.0) -> list[dict]:
+    process, log = worker
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = [json.loads(payload) for raw in list(server.received)
+                  for header, payload in zip(raw.split(b"\n")[1::2], raw.split(b"\n")[2::2],
+                                             strict=False)
+                  if json.loads(header).get("type") == "event"]
+        if events:
+            return events
+        assert process.poll() is None, f"the worker died:\n{log.read_text()}"
+        time.sleep(0.1)
+    raise AssertionError(f"no event within {timeout:.0f} s; worker log:\n{log.read_text()}")
+
+
+def test_task_failing_in_a_brokerages_schema_reaches_sentry_tagged_with_the_brokerage(
+        transactional_db, acme, worker, sentry_server):
+    # given: a task sent from acme's schema that fails in the worker (its key is missing)
+    sentry_server.received.clear()
+
+    # when
+    with tenant_context(acme.brokerage):
+        app.send_task("platform.record_schema", kwargs={}, queue=QUEUE)
+
+    # then
+    [event] = _error_events(sentry_server, worker)
+    assert event["exception"]["values"][-1]["type"] == "TypeError"
+    assert event["tags"]["brokerage"] == "acme"

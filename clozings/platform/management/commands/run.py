@@ -50,11 +50,14 @@ class _Children:
     def adopt(self, name: str, process: subprocess.Popen) -> None:
         self.processes[name] = process
 
-    def first_dead(self) -> tuple[str, int] | None:
+    def first_dead(self) -> tuple[str, str] | None:
+        """The first child that has exited, and how (an exit code or a signal's name)."""
         for name, process in self.processes.items():
             code = process.poll()
             if code is not None:
-                return name, code
+                how = f"was killed by {signal.Signals(-code).name}" if code < 0 \
+                    else f"exited with code {code}"
+                return name, how
         return None
 
     def stop_all(self) -> None:
@@ -194,18 +197,20 @@ class Command(BaseCommand):
         while True:
             dead = children.first_dead()
             if dead is not None:
-                name, code = dead
-                raise CommandError(f"{name} exited (code {code}); stopped the rest.")
+                name, how = dead
+                raise CommandError(f"{name} {how}; stopped the rest.")
             time.sleep(0.5)
 
     def _step(self, children: _Children, what: str, argv: list[str],
               env: dict[str, str]) -> None:
         self.stdout.write(f"clozings run: {what}...")
+        started = time.monotonic()
         process = children.start(what, argv, env)
         code = process.wait()
         children.processes.pop(what, None)
         if code != 0:
             raise CommandError(f"{what} failed (exit code {code}); see the output above.")
+        self.stdout.write(f"clozings run: {what} done in {time.monotonic() - started:.1f} s")
 
     def _wait_until_ready(self, children: _Children, port: int) -> None:
         """Until the web server answers and the worker replies to a ping."""
@@ -216,7 +221,7 @@ class Command(BaseCommand):
         while True:
             dead = children.first_dead()
             if dead is not None:
-                raise CommandError(f"{dead[0]} exited (code {dead[1]}) while starting.")
+                raise CommandError(f"{dead[0]} {dead[1]} while starting.")
             if time.monotonic() > deadline:
                 raise CommandError(f"{waiting_for} did not answer within "
                                    f"{READY_TIMEOUT_SECONDS:.0f} s.")
