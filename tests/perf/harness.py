@@ -10,6 +10,7 @@ Environment:
 - BENCH_RUNS: timed runs per figure; the median is reported (default 5)
 - BENCH_RESULTS_DIR: where <timestamp>.jsonl is written (default bench-results)
 - BENCH_KEEP_DB: 1 keeps the database afterwards (default: dropped)
+- BENCH_ONLY: comma-separated benchmarks to run, e.g. "provisioning" (default: all)
 """
 
 from __future__ import annotations

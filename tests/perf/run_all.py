@@ -19,9 +19,13 @@ from tests.perf import harness
 
 
 def benchmark_modules() -> list[str]:
+    """tests/perf/bench_*.py, or those BENCH_ONLY names (comma-separated, e.g.
+    "provisioning,reservations")."""
     package = Path(__file__).parent
+    only = {f"bench_{name.strip().removeprefix('bench_')}"
+            for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
     return sorted(f"tests.perf.{info.name}" for info in pkgutil.iter_modules([str(package)])
-                  if info.name.startswith("bench_"))
+                  if info.name.startswith("bench_") and (not only or info.name in only))
 
 
 def main() -> int:
