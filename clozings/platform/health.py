@@ -1,5 +1,7 @@
 """/healthz: is the database reachable, is the broker reachable."""
 
+import functools
+
 import redis
 from django.conf import settings
 from django.db import connection
@@ -16,11 +18,15 @@ def _database_ok() -> tuple[bool, str]:
         return False, exc.__class__.__name__
 
 
+@functools.lru_cache(maxsize=4)
+def _broker_client(url: str) -> redis.Redis:
+    # One pooled client per broker URL: a health check must not open a connection per call.
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
 def _broker_ok() -> tuple[bool, str]:
     try:
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1,
-                                      socket_connect_timeout=1)
-        client.ping()
+        _broker_client(settings.CELERY_BROKER_URL).ping()
         return True, "ok"
     except redis.RedisError as exc:
         return False, exc.__class__.__name__
