@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -109,31 +109,60 @@ def hold_slot(*, seat: Seat, zip_code: str) -> Reservation:
     """Take a free place in a ZIP for a seat: a pending reservation that billing then
     activates (Stripe accepted) or abandons (Stripe refused)."""
     zip_code = clean_zip_code(zip_code)
-    seat = _require_active_seat(seat)
-    # Read without a lock first: a full ZIP (the common case under a rush) answers
-    # without queueing on the territory's row lock.
+    # One read without a lock first: a full ZIP (the common case under a rush) answers
+    # without queueing on the territory's row lock. A holding reservation always has a
+    # slot, so "this seat holds it" is a look at the slots.
     territory = Territory.objects.filter(zip_code=zip_code, is_active=True).annotate(
-        taken=Count("taken_slots")).first()
+        taken=Count("taken_slots"),
+        seat_holds=Exists(Slot.objects.filter(territory=OuterRef("pk"),
+                                              reservation__seat_id=seat.pk)),
+        seat_active=Exists(Seat.objects.filter(pk=seat.pk, status=Seat.Status.ACTIVE)),
+    ).first()
     if territory is None:
         raise _not_found(zip_code)
-    if _holds(territory_id=territory.pk, seat_id=seat.pk):
-        raise Conflict(f"This agent already holds ZIP {zip_code}.", code="already_reserved")
+    if not territory.seat_active:
+        raise ValidationError({"agent_id": ["This agent's seat is not active."]})
+    if territory.seat_holds:
+        raise _already(zip_code)
     if territory.taken >= territory.slots:
         raise _full(zip_code)
     with transaction.atomic():
-        territory = _lock_territory(territory.pk)
-        if _holds(territory_id=territory.pk, seat_id=seat.pk):
-            raise Conflict(f"This agent already holds ZIP {zip_code}.", code="already_reserved")
-        free = _free_numbers(territory)
-        if not free:
+        territory = Territory.objects.select_for_update(of=("self",)).annotate(
+            tier_price_cents=Subquery(TierPrice.objects.filter(tier=OuterRef("tier")).values(
+                "price_cents")[:1]),
+        ).get(pk=territory.pk)
+        slots = list(Slot.objects.filter(territory=territory).values_list(
+            "number", "reservation__seat_id"))
+        if any(holder == seat.pk for _, holder in slots):
+            raise _already(zip_code)
+        free = _first_free(territory.slots, {number for number, _ in slots})
+        if free is None:
             raise _full(zip_code)
+        # Deactivation locks the seat, then the territories it holds. This seat holds no
+        # place here (checked under this territory's lock), so waiting for its row cannot
+        # deadlock, and no hold outlives a deactivated seat.
+        if not Seat.objects.select_for_update(no_key=True).filter(
+                pk=seat.pk, status=Seat.Status.ACTIVE).values_list("pk").first():
+            raise ValidationError({"agent_id": ["This agent's seat is not active."]})
+        price = territory.price_cents
         reservation = Reservation.objects.create(
-            territory=territory, brokerage_id=seat.brokerage_id, seat=seat,
-            status=RESERVATION.PENDING, price_cents=price_for(territory=territory))
-        Slot.objects.create(territory=territory, number=free[0], reservation=reservation)
+            territory=territory, brokerage_id=seat.brokerage_id, seat_id=seat.pk,
+            status=RESERVATION.PENDING,
+            price_cents=territory.tier_price_cents if price is None else price)
+        Slot.objects.create(territory=territory, number=free, reservation=reservation)
     logger.info("territory.held", extra={"reservation": reservation.pk, "zip_code": zip_code,
                                          "seat": seat.pk})
     return reservation
+
+
+def _first_free(slots: int, taken: set[int]) -> int | None:
+    if len(taken) >= slots:
+        return None
+    return next(n for n in range(1, slots + len(taken) + 1) if n not in taken)
+
+
+def _already(zip_code: str) -> Conflict:
+    return Conflict(f"This agent already holds ZIP {zip_code}.", code="already_reserved")
 
 
 def _full(zip_code: str) -> Conflict:
