@@ -132,8 +132,10 @@ def migrate_template(*, verbosity: int = 0) -> None:
     with template_lock(exclusive=True):
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(TEMPLATE_SCHEMA)}")
+        # The standard executor: the others close the connection, and with it the
+        # provisioning transaction this may run in.
         call_command("migrate_schemas", schema_name=TEMPLATE_SCHEMA, interactive=False,
-                     verbosity=verbosity)
+                     verbosity=verbosity, executor="standard")
     forget_clone_plans()
     logger.info("tenants.template_migrated", extra={"schema": TEMPLATE_SCHEMA})
 
@@ -173,7 +175,7 @@ def _copy_template_or_migrate(schema_name: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")
         call_command("migrate_schemas", schema_name=schema_name, interactive=False,
-                     verbosity=0)
+                     verbosity=0, executor="standard")
         return
     clone_schema(source=TEMPLATE_SCHEMA, target=schema_name, plan=plan)
 

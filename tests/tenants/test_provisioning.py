@@ -76,7 +76,8 @@ def migrated_schema(schema: str) -> str:
     """A schema built the slow way: CREATE SCHEMA and every migration."""
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE SCHEMA "{schema}"')
-    call_command("migrate_schemas", schema_name=schema, interactive=False, verbosity=0)
+    call_command("migrate_schemas", schema_name=schema, interactive=False, verbosity=0,
+                 executor="standard")
     connection.set_schema_to_public()
     return schema
 
@@ -97,8 +98,11 @@ def test_copied_schema_equals_a_migrated_one(db):
                                                                     content_types_sql)}
 
 
-def test_a_template_behind_the_code_is_migrated_before_it_is_copied(db):
-    # given a template from before contenttypes' 0002 (its rows and its effect undone)
+@pytest.mark.parametrize("executor", ["standard", "multiprocessing"])
+def test_a_template_behind_the_code_is_migrated_before_it_is_copied(db, monkeypatch, executor):
+    # given a template from before contenttypes' 0002 (its rows and its effect undone), and
+    # whichever django-tenants executor the environment names for migrate_schemas
+    monkeypatch.setenv("EXECUTOR", executor)
     template = provisioning.TEMPLATE_SCHEMA
     undo = MigrationLoader(None).graph.backwards_plan(CONTENTTYPES_0002)
     with connection.cursor() as cursor:
