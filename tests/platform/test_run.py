@@ -97,13 +97,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
+def _nothing_listens_on(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
             return False
-    return True
+    except ConnectionRefusedError:
+        return True
 
 
 def _embedded_environment(home: Path) -> dict[str, str]:
@@ -225,7 +224,7 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
     assert exit_code == 0, log.read_text()
     assert "clozings run: stopped" in log.read_text()
     assert [pid for pid in children if _alive(pid)] == []
-    assert _port_is_free(port)
+    assert _nothing_listens_on(port)
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
     # when: it runs again, without the demo step

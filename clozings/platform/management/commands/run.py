@@ -43,7 +43,7 @@ class _Children:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        process = embedded.spawn(argv, env=env)
+        process = embedded.spawn(argv, env=env, stdin=subprocess.DEVNULL)
         self.processes[name] = process
         return process
 
@@ -61,7 +61,7 @@ class _Children:
         return None
 
     def stop_all(self) -> None:
-        """SIGTERM every child (newest first), wait, then SIGKILL what is left."""
+        """SIGTERM every child at once, wait for each, then SIGKILL what is left."""
         running = [(name, p) for name, p in reversed(self.processes.items())
                    if p.poll() is None]
         for _, process in running:
@@ -95,7 +95,9 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def _port_is_free(port: int) -> bool:
+    """Nothing listens there (gunicorn binds with SO_REUSEADDR, so TIME_WAIT is fine)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
