@@ -4,31 +4,29 @@ reservations (which involve payment, so billing owns them)."""
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from clozings.billing import selectors, services
 from clozings.platform.api import ApiView
 from clozings.platform.errors import ApiError
+from clozings.tenants.api import error_responses
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin, seat_for
 from clozings.territories.models import Reservation
 from clozings.territories.selectors import reservations_for
 
-
-class ErrorBody(serializers.Serializer):
-    class Error(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        fields = serializers.DictField(child=serializers.ListField(
-            child=serializers.CharField()), required=False)
-
-    error = Error()
+_MEANINGS = {
+    "s402": "`payment_required`: no card on file, or Stripe refused the charge (its message "
+            "says why); nothing was reserved.",
+    "s409": "`territory_full` (join the waitlist) or `already_reserved`.",
+    "s503": "`payment_service_unavailable`: Stripe did not answer; try again shortly.",
+}
 
 
-def _errors(*codes: int) -> dict:
-    return {code: OpenApiResponse(ErrorBody) for code in codes}
+def _errors(*statuses: int) -> dict:
+    return error_responses(*statuses, **_MEANINGS)
 
 
 class CardOutput(serializers.Serializer):
@@ -53,18 +51,21 @@ class SetupIntentApi(ApiView):
                          "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
 
 
+class PaymentMethodInput(serializers.Serializer):
+    payment_method_id = serializers.CharField(max_length=128)
+
+
+class PaymentMethodOutput(serializers.Serializer):
+    card = CardOutput()
+
+
 class PaymentMethodApi(ApiView):
     permission_classes = [IsBrokerageAdmin]
 
-    class Input(serializers.Serializer):
-        payment_method_id = serializers.CharField(max_length=128)
-
-    class Output(serializers.Serializer):
-        card = CardOutput()
-
-    @extend_schema(request=Input, responses={200: Output, **_errors(400, 401, 402, 403, 503)})
+    @extend_schema(request=PaymentMethodInput,
+                   responses={200: PaymentMethodOutput, **_errors(400, 401, 402, 403, 503)})
     def post(self, request):
-        data = self.parse(self.Input, request)
+        data = self.parse(PaymentMethodInput, request)
         account = services.attach_payment_method(
             brokerage=request.brokerage, payment_method_id=data["payment_method_id"])
         return Response({"card": selectors.card_on_file(account)})
@@ -118,12 +119,14 @@ class ReservationOutput(serializers.Serializer):
     release_at = serializers.DateTimeField(allow_null=True)
 
 
+class ReservationInput(serializers.Serializer):
+    zip_code = serializers.CharField(max_length=10)
+    agent_id = serializers.IntegerField(required=False, min_value=1,
+                                        help_text="A seat id of this brokerage; default: you.")
+
+
 class ReservationListApi(ApiView):
     permission_classes = [HasSeat]
-
-    class Input(serializers.Serializer):
-        zip_code = serializers.CharField(max_length=10)
-        agent_id = serializers.IntegerField(required=False, min_value=1)
 
     @extend_schema(responses={200: ReservationOutput(many=True), **_errors(401, 403)})
     def get(self, request):
@@ -132,10 +135,10 @@ class ReservationListApi(ApiView):
                                 seat=None if seat.is_admin else seat)
         return Response(ReservationOutput(rows, many=True).data)
 
-    @extend_schema(request=Input, responses={201: ReservationOutput,
+    @extend_schema(request=ReservationInput, responses={201: ReservationOutput,
                                              **_errors(400, 401, 402, 403, 404, 409, 503)})
     def post(self, request):
-        data = self.parse(self.Input, request)
+        data = self.parse(ReservationInput, request)
         caller = seat_for(request)
         agent = caller
         if data.get("agent_id") and data["agent_id"] != caller.pk:
