@@ -120,6 +120,16 @@ def _start(port: int, env: dict[str, str], log: Path, *args: str) -> subprocess.
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _fetch(port: int, host: str, path: str) -> tuple[int, str, bytes]:
+    connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection_.request("GET", path, headers={"Host": f"{host}:{port}"})
+        response = connection_.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        connection_.close()
+
+
 def _request(port: int, host: str, method: str, path: str, body: dict | None = None,
              token: str | None = None) -> tuple[int, dict]:
     connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -214,6 +224,11 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
                                  token=body["token"])
         assert status == 200, seats
         assert {seat["email"] for seat in seats} == {ADMIN.email, AGENT.email}
+        # and the app serves its own static files (whitenoise; no CDN)
+        status, content_type, css = _fetch(port, f"{DEMO_SLUG}.localhost",
+                                           "/static/clozings/app.css")
+        assert (status, content_type.split(";")[0]) == (200, "text/css")
+        assert len(css) > 0
         children = _descendants(run.pid)
         assert len(children) >= 6  # localstripe, redis, gunicorn + workers, worker, beat
     finally:
