@@ -15,6 +15,9 @@ import itertools
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
+from django_tenants.management.commands.migrate_schemas import (
+    MigrateSchemasCommand as DjangoTenantsMigrateSchemas,
+)
 
 from clozings.tenants import provisioning, services
 from clozings.tenants.models import Brokerage, Domain, Seat, User
@@ -92,6 +95,12 @@ def _migrate_schemas(**options) -> None:
     connection.set_schema_to_public()
 
 
+def _migrate_schemas_as_django_tenants() -> None:
+    """The command this project replaces: a full `migrate` in every schema."""
+    call_command(DjangoTenantsMigrateSchemas(), interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+
+
 def run(context: BenchContext) -> list[dict]:
     runs, size = context.runs, context.brokerages
     admin = User.objects.create_user("admin@bench.bench", PASSWORD, name="Bench Admin")
@@ -134,5 +143,9 @@ def run(context: BenchContext) -> list[dict]:
     noop_at_size = figure("migrate_schemas_nothing_to_apply", time_runs(
         _migrate_schemas, runs=runs), brokerages=size, baseline=one_schema_migrate,
         target_ms=30000)
+    context.progress(f"django-tenants' own migrate_schemas with {size} brokerages (one run)")
+    django_tenants_at_size = figure("migrate_schemas_nothing_to_apply_django_tenants",
+                                    time_runs(_migrate_schemas_as_django_tenants, runs=1),
+                                    brokerages=size, baseline=noop_at_size)
     return [schema_by_migrating, schema_at_one, schema_at_size, by_migrating, at_one,
-            at_size, one_schema_migrate, noop_at_one, noop_at_size]
+            at_size, one_schema_migrate, noop_at_one, noop_at_size, django_tenants_at_size]

@@ -141,3 +141,12 @@ def test_schema_option_migrates_that_schema_as_django_tenants_does(brokerages,
     migrate_schemas("--schema", brokerages[0])
 
     assert migrated_schemas == [brokerages[0]]
+
+
+def test_an_executor_named_gets_only_the_schemas_behind(brokerages, migrated_schemas):
+    put_behind(brokerages[0])
+
+    migrate_schemas("--tenant", "--executor", "standard")
+
+    assert migrated_schemas == [brokerages[0]]
+    assert state_of(brokerages[0]) == (True, False)
