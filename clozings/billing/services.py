@@ -6,6 +6,7 @@ Territories never import billing; billing calls territories' services (DESIGN.md
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 PAYMENT_METHOD_RE = re.compile(r"^pm_[A-Za-z0-9_]{1,120}$")
 NO_CARD_MESSAGE = ("Your brokerage has no card on file yet: ask your admin to add a card "
                    "on the billing page.")
+PAST_DUE_MESSAGE = ("Your brokerage's last payment failed: an admin must update the card on "
+                    "the billing page before more territories can be reserved.")
 # Stripe subscription states and what they mean for the brokerage's territories.
 PAST_DUE_STATES = {"past_due", "unpaid"}
 GOOD_STATES = {"active", "trialing"}
@@ -156,8 +159,7 @@ def reserve_and_pay(*, seat: Seat, zip_code: str, by: User) -> Reservation:
     user gets Stripe's message; nothing about reservations changed."""
     _check_acting_for(seat=seat, by=by)
     account = account_for(brokerage=seat.brokerage)
-    if not account.has_card:
-        raise PaymentRequired(NO_CARD_MESSAGE)
+    _check_can_pay(account)
     reservation = territories.hold_slot(seat=seat, zip_code=zip_code)
     return _bill_hold(account=account, reservation=reservation)
 
@@ -166,10 +168,16 @@ def accept_offer(*, entry_id: int, seat: Seat, by: User) -> Reservation:
     """Accept a waitlist offer: the offered slot becomes a hold, billed like a reservation."""
     _check_acting_for(seat=seat, by=by)
     account = account_for(brokerage=seat.brokerage)
-    if not account.has_card:
-        raise PaymentRequired(NO_CARD_MESSAGE)
+    _check_can_pay(account)
     reservation = territories.claim_offer(entry_id=entry_id, seat=seat)
     return _bill_hold(account=account, reservation=reservation)
+
+
+def _check_can_pay(account: BillingAccount) -> None:
+    if not account.has_card:
+        raise PaymentRequired(NO_CARD_MESSAGE)
+    if account.status == BillingAccount.Status.PAST_DUE:
+        raise PaymentRequired(PAST_DUE_MESSAGE)
 
 
 def _bill_hold(*, account: BillingAccount, reservation: Reservation) -> Reservation:
@@ -347,15 +355,21 @@ def record_webhook_event(*, payload: bytes, signature: str) -> tuple[WebhookEven
     import stripe
 
     try:
-        event = stripe.Webhook.construct_event(payload, signature,
-                                               settings.STRIPE_WEBHOOK_SECRET)
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(text, signature, settings.STRIPE_WEBHOOK_SECRET,
+                                              stripe.Webhook.DEFAULT_TOLERANCE)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise ApiError("The Stripe signature is missing or does not match.",
                        code="bad_signature", status_code=400) from exc
-    data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
-    event_id, event_type = data.get("id"), data.get("type")
-    if not isinstance(event_id, str) or not isinstance(event_type, str):
-        raise ApiError("The event has no id or type.", code="bad_event", status_code=400)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    event_id = data.get("id") if isinstance(data, dict) else None
+    event_type = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
+        raise ApiError("The event is not a Stripe event (no id or type).", code="bad_event",
+                       status_code=400)
     with transaction.atomic():
         stored, created = WebhookEvent.objects.get_or_create(
             stripe_event_id=event_id[:255],
@@ -368,10 +382,12 @@ def record_webhook_event(*, payload: bytes, signature: str) -> tuple[WebhookEven
     return stored, created
 
 
-def process_webhook_event(*, event_pk: int) -> WebhookEvent:
+def process_webhook_event(*, event_pk: int) -> WebhookEvent | None:
     """Re-read the current Stripe state the event is about and apply it. Events are
     nudges, never trusted for order or content: running one twice, or late, is harmless."""
-    event = WebhookEvent.objects.get(pk=event_pk)
+    event = WebhookEvent.objects.filter(pk=event_pk).first()
+    if event is None:
+        return None  # removed meanwhile (e.g. a test database reset): nothing to do
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
     if event.type.startswith(HANDLED_EVENT_PREFIXES):
         customer_id = _customer_of(event.payload)
@@ -389,7 +405,10 @@ def record_webhook_failure(*, event_pk: int, error: str) -> None:
 
 
 def _customer_of(payload: dict) -> str | None:
-    obj = (payload.get("data") or {}).get("object") or {}
+    data = payload.get("data") if isinstance(payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        return None
     if obj.get("object") == "customer":
         return obj.get("id")
     customer = obj.get("customer")

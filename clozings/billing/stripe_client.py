@@ -17,7 +17,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
-_known_plans: set[str] = set()
+_known_plans: set[tuple[str, str]] = set()
 
 
 class StripeRefused(Exception):
@@ -91,7 +91,8 @@ def is_missing(exc: Exception) -> bool:
 
 def ensure_plan(*, plan_id: str, amount_cents: int, name: str) -> str:
     """A monthly plan (localstripe knows Plans, not Prices; Stripe accepts both)."""
-    if plan_id in _known_plans:
+    known = (settings.STRIPE_API_BASE, plan_id)
+    if known in _known_plans:
         return plan_id
     plans = client().v1.plans
     try:
@@ -107,7 +108,7 @@ def ensure_plan(*, plan_id: str, amount_cents: int, name: str) -> str:
             })
         except StripeRefused:
             call(plans.retrieve, plan_id)  # made meanwhile by another process: fine
-    _known_plans.add(plan_id)
+    _known_plans.add(known)
     return plan_id
 
 
@@ -121,3 +122,14 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
         return obj[name]
     except (KeyError, TypeError):
         return default
+
+
+def register_local_webhook(*, api_base: str, url: str, secret: str,
+                           name: str = "clozings") -> None:
+    """localstripe only (under `clozings run`): send signed events to `url`, as the
+    Stripe dashboard's webhook endpoint does for real Stripe."""
+    import requests
+
+    response = requests.post(f"{api_base.rstrip('/')}/_config/webhooks/{name}",
+                             json={"url": url, "secret": secret}, timeout=10)
+    response.raise_for_status()

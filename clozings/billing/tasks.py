@@ -13,7 +13,7 @@ RETRY = {"autoretry_for": (StripeUnavailable,), "retry_backoff": 5, "retry_backo
 
 @shared_task(name="billing.process_webhook_event", bind=True, acks_late=True,
              time_limit=120, soft_time_limit=100, max_retries=8)
-def process_webhook_event(self, event_pk: int) -> str:
+def process_webhook_event(self, event_pk: int) -> str | None:
     try:
         event = services.process_webhook_event(event_pk=event_pk)
     except StripeUnavailable as exc:
@@ -22,7 +22,7 @@ def process_webhook_event(self, event_pk: int) -> str:
     except Exception as exc:
         services.record_webhook_failure(event_pk=event_pk, error=repr(exc))
         raise
-    return event.type
+    return event.type if event else None
 
 
 @shared_task(name="billing.sync_seat_quantity", acks_late=True, time_limit=60, **RETRY)

@@ -264,3 +264,18 @@ def test_another_brokerages_admin_cannot_see_or_release(acme, globex, admin_clie
     # then
     assert listed == []
     assert released.status_code == 404
+
+
+def test_a_past_due_brokerage_cannot_reserve_more_until_the_card_is_fixed(acme, admin_client,
+                                                                          agent, localstripe):
+    # given
+    add_card(admin_client, localstripe, GOOD_CARD)
+    BillingAccount.objects.filter(brokerage=acme.brokerage).update(
+        status=BillingAccount.Status.PAST_DUE)
+    # when
+    response = host_client(acme.host, agent.user).post(
+        "/api/v1/reservations", {"zip_code": "30303"}, content_type="application/json")
+    # then
+    assert response.status_code == 402
+    assert "update the card" in response.json()["error"]["message"]
+    assert not Reservation.objects.filter(territory__zip_code="30303").exists()

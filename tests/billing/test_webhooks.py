@@ -47,6 +47,17 @@ def test_a_bad_signature_is_400_and_nothing_is_stored(platform_client, signature
     assert WebhookEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize("body", [b"[1, 2]", b"null", b'"text"', b"not json", b"{}",
+                                  b'{"id": 5, "type": "invoice.paid"}', b"\xff\xfe"])
+def test_a_signed_body_that_is_not_an_event_is_400(platform_client, body):
+    # when
+    response = post(platform_client, body, sign(body))
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in {"bad_event", "bad_signature"}
+    assert WebhookEvent.objects.count() == 0
+
+
 def test_a_tampered_body_is_400(platform_client):
     # given
     signature = sign(event_body())
