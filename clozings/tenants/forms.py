@@ -107,8 +107,10 @@ class RoleForm(forms.Form):
 
 class DeactivateForm(forms.Form):
     reassign_to = forms.ModelChoiceField(
-        label="Hand their open leads to", queryset=Seat.objects.none(), required=False,
-        empty_label="Nobody (leads wait for an admin)")
+        label="Hand their territories and leads to", queryset=Seat.objects.none(),
+        required=False, empty_label="Nobody",
+        help_text="With nobody, their territories are released at the end of the period "
+                  "already paid for.")
 
     def __init__(self, *args, seat: Seat, **kwargs):
         super().__init__(*args, **kwargs)
