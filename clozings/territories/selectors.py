@@ -18,6 +18,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from clozings.tenants.models import Brokerage, Seat
 from clozings.territories.models import Reservation, Slot, Territory, TierPrice, WaitlistEntry
@@ -121,8 +122,10 @@ def reservations_for(*, brokerage: Brokerage, seat: Seat | None = None,
 
 def eligible_reservations(*, zip_code: str) -> QuerySet[Reservation]:
     """Holders of a ZIP that may receive its leads: active or in their grace period
-    (past due), with an active seat. Suspended reservations keep the place, not the leads."""
+    (past due), with an active seat, not past a scheduled release that the periodic task
+    has yet to carry out. Suspended reservations keep the place, not the leads."""
     return Reservation.objects.filter(
+        Q(release_at__isnull=True) | Q(release_at__gt=timezone.now()),
         territory__zip_code=zip_code, status__in=Reservation.ELIGIBLE,
         seat__status=Seat.Status.ACTIVE,
     ).select_related("seat", "brokerage", "territory").order_by("activated_at", "id")

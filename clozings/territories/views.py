@@ -207,7 +207,7 @@ def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     edit = None
     zip_code = edit_zip or request.GET.get("edit", "")
-    if zip_code:
+    if services.ZIP_RE.match(zip_code):
         edit = selectors.territory_rows(zip_code=zip_code, include_inactive=True).first()
         if edit is not None and settings_form is None:
             settings_form = TerritorySettingsForm(initial={

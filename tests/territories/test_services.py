@@ -157,6 +157,18 @@ def test_a_scheduled_release_keeps_the_zip_until_its_time(acme, released_signals
     assert released_signals == [reservation.pk]
 
 
+def test_leads_stop_once_a_scheduled_release_is_due_even_before_the_task_runs(acme):
+    reservation = active_reservation(agent(acme.brokerage), "10026")
+    services.schedule_release(reservation=reservation,
+                              at=timezone.now() + timedelta(days=3))
+    assert [r.pk for r in selectors.eligible_reservations(zip_code="10026")] == [reservation.pk]
+
+    Reservation.objects.filter(pk=reservation.pk).update(
+        release_at=timezone.now() - timedelta(seconds=1))
+
+    assert list(selectors.eligible_reservations(zip_code="10026")) == []
+
+
 def test_release_is_idempotent(acme, released_signals):
     reservation = active_reservation(agent(acme.brokerage), "10011")
 

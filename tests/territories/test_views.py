@@ -221,6 +221,14 @@ def test_a_tier_price_from_the_staff_page(staff_client):
     assert TierPrice.objects.get(tier="premium").price_cents == 10900
 
 
+@pytest.mark.parametrize("edit", ["\x00", "1234", "00000", "abcde" * 100])
+def test_the_staff_page_ignores_an_edit_of_no_zip(staff_client, edit):
+    response = staff_client.get("/staff/territories/", {"edit": edit, "page": "x"})
+
+    assert response.status_code == 200
+    assert re.search(r'action="/staff/territories/\d', response.content.decode()) is None
+
+
 def test_the_staff_page_is_for_staff(acme):
     agent_user = agent(acme.brokerage).user
 
