@@ -176,6 +176,21 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _celery_worker(run_pid: int) -> int:
+    """The Celery worker's main process: the direct child of `clozings run` running
+    `python -m celery ... worker ...`."""
+    def command(pid: int) -> list[bytes]:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    [pid] = [child for child in _descendants(run_pid)
+             if parent(child) == run_pid and command(child)[1:3] == [b"-m", b"celery"]
+             and b"worker" in command(child)]
+    return pid
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -249,5 +264,16 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
         # then: the data is still there
         status, body = _sign_in_as_demo_admin(port)
         assert status == 200, body
+        # when: its Celery worker dies
+        children = _descendants(again.pid)
+        os.kill(_celery_worker(again.pid), signal.SIGKILL)
+        exit_code = again.wait(60)
     finally:
-        assert _stop(again) == 0, log.read_text()
+        if again.poll() is None:
+            _stop(again)
+
+    # then: it says which child died and stops the rest
+    assert exit_code == 1
+    assert "Celery worker was killed by SIGKILL; stopped the rest." in log.read_text()
+    assert [pid for pid in children if _alive(pid)] == []
+    assert _nothing_listens_on(port)
