@@ -24,27 +24,20 @@ _REDACTED = "[redacted]"
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-def init_sentry(*, dsn: str, environment: str, send_pii: bool = False,
-                traces_sample_rate: float = 0.0) -> None:
-    """Turn on sentry-sdk for Django and Celery (call once per process, from settings)."""
+def init_sentry(*, dsn: str, environment: str, send_pii: bool = False) -> None:
+    """Turn on sentry-sdk (errors only) for Django and Celery; called from settings."""
     with warnings.catch_warnings():
         # Newer sentry-sdk versions prefer `data_collection`; send_default_pii works in all 2.x.
         warnings.simplefilter("ignore", DeprecationWarning)
-        _init(dsn=dsn, environment=environment, send_pii=send_pii,
-              traces_sample_rate=traces_sample_rate)
-
-
-def _init(*, dsn: str, environment: str, send_pii: bool, traces_sample_rate: float) -> None:
-    sentry_sdk.init(
-        dsn=dsn,
-        environment=environment,
-        integrations=[DjangoIntegration(), CeleryIntegration()],
-        send_default_pii=send_pii,
-        # Bodies hold leads' names, phones and emails; they never leave unless configured.
-        max_request_body_size="medium" if send_pii else "never",
-        traces_sample_rate=traces_sample_rate,
-        before_send=None if send_pii else strip_personal_data,
-    )
+        sentry_sdk.init(
+            dsn=dsn,
+            environment=environment,
+            integrations=[DjangoIntegration(), CeleryIntegration()],
+            send_default_pii=send_pii,
+            # Bodies hold leads' names, phones and emails: they never leave unless configured.
+            max_request_body_size="medium" if send_pii else "never",
+            before_send=None if send_pii else strip_personal_data,
+        )
 
 
 def strip_personal_data(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
