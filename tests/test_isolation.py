@@ -6,10 +6,12 @@ covered the day it is added) is tried with GET, POST, PUT, PATCH and DELETE on a
 - as anonymous: 401, 403, 404, 405 or a redirect to the login page; never data, never 5xx;
 - as people whose only seat is in globex (an agent, an admin) and as platform staff with
   no seat: 403 or 404; with a globex admin's bearer token, every API route is a 403;
-- as acme's own admin, aimed at globex's objects through acme's host: 403 or 404.
+- as acme's own admin, aimed at globex's objects through acme's host: the same answer as
+  for an object that does not exist (a 404, or a page's redirect), never a 2xx.
 
 Path parameters are filled with real ids where the matrix knows the kind of object
-(OBJECT_IDS) and with dummy values of the converter's type otherwise. Routes that are
+(OBJECT_IDS: seats, reservations, waitlist entries; the objects are made on first use) and
+with dummy values of the converter's type otherwise. Routes that are
 public by design are listed in OPEN_ROUTES, each with its reason; they are still tried,
 and must neither fail with a 5xx nor show another person's data.
 
@@ -32,7 +34,10 @@ from django.urls.resolvers import RoutePattern
 
 from clozings.platform.auth import issue_token
 from clozings.tenants.models import Seat, User
+from clozings.territories.models import Reservation, WaitlistEntry
+from clozings.territories.services import join_waitlist
 from tests.tenants.factories import SeatFactory, UserFactory
+from tests.territories.factories import active_reservation, ensure_catalogue
 
 # Routes anyone may reach, by design. A regular expression over the route template.
 OPEN_ROUTES = {
@@ -98,9 +103,29 @@ PLATFORM_OPEN = sorted(route for route in PLATFORM_ROUTES
                        if any(re.search(r, route) for r in PLATFORM_OPEN_ROUTES))
 PLATFORM_PROTECTED = sorted(route for route in PLATFORM_ROUTES if route not in PLATFORM_OPEN)
 
+def _made(side: dict, key: str, make):
+    """One object of a kind per side and test, made the first time a route asks for it."""
+    if key not in side:
+        side[key] = make()
+    return side[key]
+
+
+def _reservation(side: dict) -> Reservation:
+    ensure_catalogue()
+    return active_reservation(side["seat"], "10001")
+
+
+def _waitlist_entry(side: dict) -> WaitlistEntry:
+    ensure_catalogue()  # 30303 has one slot: a colleague holds it, the side's agent waits
+    active_reservation(SeatFactory(brokerage=side["brokerage"]), "30303")
+    return join_waitlist(seat=side["seat"], zip_code="30303")
+
+
 # Which real object a path parameter names, per side: {name: lambda side: id}.
 OBJECT_IDS = {
     "seat_id": lambda side: side["seat"].pk,
+    "reservation_id": lambda side: _made(side, "reservation", lambda: _reservation(side)).pk,
+    "entry_id": lambda side: _made(side, "entry", lambda: _waitlist_entry(side)).pk,
 }
 ROUTES_WITH_OBJECTS = [route for route in PROTECTED
                        if any(m["name"] in OBJECT_IDS for m in _PARAM.finditer(route))]
@@ -124,9 +149,8 @@ def url_for(route: str, side: dict) -> str:
     return "/" + _PARAM.sub(value, route)
 
 
-def call(client: Client, method: str, route: str, side: dict | None = None):
-    url = url_for(route, side)
-    if route.startswith("api/"):
+def call(client: Client, method: str, url: str):
+    if url.startswith("/api/"):
         return client.generic(method, url, json.dumps(PROBE), "application/json")
     if method == "GET":
         return client.get(url)
@@ -142,9 +166,15 @@ def shows_data(response) -> bool:
     return MARKER in response.content.decode(errors="replace").lower()
 
 
-def snapshot() -> list[tuple]:
-    return list(Seat.objects.order_by("pk").values_list("pk", "brokerage_id", "email", "role",
-                                                         "status", "user_id"))
+def snapshot() -> list[list[tuple]]:
+    """What a refused request must leave as it was: seats, reservations, waitlists."""
+    return [
+        list(Seat.objects.order_by("pk").values_list("pk", "brokerage_id", "email", "role",
+                                                      "status", "user_id")),
+        list(Reservation.objects.order_by("pk").values_list("pk", "seat_id", "status",
+                                                             "release_at")),
+        list(WaitlistEntry.objects.order_by("pk").values_list("pk", "seat_id", "status")),
+    ]
 
 
 @pytest.fixture
@@ -172,6 +202,8 @@ def session(user: User, host: str = "acme.localhost") -> Client:
 def test_the_matrix_is_built_from_the_url_conf():
     assert {"api/v1/seats", "api/v1/seats/<int:seat_id>"} <= set(API)
     assert "api/v1/seats/<int:seat_id>" in ROUTES_WITH_OBJECTS
+    assert "api/v1/reservations/<int:reservation_id>" in ROUTES_WITH_OBJECTS
+    assert "api/v1/waitlist/<int:entry_id>" in ROUTES_WITH_OBJECTS
     assert url_for("api/v1/seats/<int:seat_id>", {"seat": Seat(pk=7)}) == "/api/v1/seats/7"
     assert not set(OPEN) & set(PROTECTED)
     assert "api/v1/brokerages" in PLATFORM_PROTECTED
@@ -181,9 +213,10 @@ def test_the_matrix_is_built_from_the_url_conf():
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("route", PROTECTED)
 def test_anonymous_is_refused_on_every_protected_route(acme_side, route, method):
+    url = url_for(route, acme_side)
     before = snapshot()
 
-    response = call(Client(HTTP_HOST="acme.localhost"), method, route, acme_side)
+    response = call(Client(HTTP_HOST="acme.localhost"), method, url)
 
     assert response.status_code in (401, 403, 404, 405) or redirects_to_login(response), \
         response.status_code
@@ -194,7 +227,7 @@ def test_anonymous_is_refused_on_every_protected_route(acme_side, route, method)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("route", OPEN)
 def test_open_routes_give_anonymous_no_data_and_no_server_error(acme_side, route, method):
-    response = call(Client(HTTP_HOST="acme.localhost"), method, route, acme_side)
+    response = call(Client(HTTP_HOST="acme.localhost"), method, url_for(route, acme_side))
 
     assert response.status_code < 500
     assert not shows_data(response)
@@ -215,9 +248,10 @@ def stranger(request, globex) -> User:
 @pytest.mark.parametrize("route", PROTECTED)
 def test_people_without_a_seat_in_acme_are_refused_on_acmes_host(
         acme_side, stranger, route, method):
+    url = url_for(route, acme_side)
     before = snapshot()
 
-    response = call(session(stranger), method, route, acme_side)
+    response = call(session(stranger), method, url)
 
     assert response.status_code in (403, 404), response.status_code
     assert not shows_data(response)
@@ -228,7 +262,7 @@ def test_people_without_a_seat_in_acme_are_refused_on_acmes_host(
 @pytest.mark.parametrize("route", OPEN)
 def test_open_routes_give_strangers_no_data_and_no_server_error(
         acme_side, stranger, route, method):
-    response = call(session(stranger), method, route, acme_side)
+    response = call(session(stranger), method, url_for(route, acme_side))
 
     assert response.status_code < 500
     assert not shows_data(response)
@@ -240,9 +274,10 @@ def test_a_globex_admins_token_gets_403_on_every_acme_api_route(globex, acme_sid
                                                                 method):
     client = Client(HTTP_HOST="acme.localhost",
                     HTTP_AUTHORIZATION=f"Bearer {issue_token(globex.admin)}")
+    url = url_for(route, acme_side)
     before = snapshot()
 
-    response = call(client, method, route, acme_side)
+    response = call(client, method, url)
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
@@ -253,11 +288,17 @@ def test_a_globex_admins_token_gets_403_on_every_acme_api_route(globex, acme_sid
 @pytest.mark.parametrize("route", ROUTES_WITH_OBJECTS)
 def test_acmes_admin_cannot_reach_globex_objects_through_acmes_host(
         acme, globex_side, route, method):
+    """Another brokerage's object is answered exactly like one that does not exist (a 404,
+    or a page's redirect with its message), so its id reveals nothing, and nothing changes."""
+    url, missing_url = url_for(route, globex_side), url_for(route, {})
     before = snapshot()
 
-    response = call(session(acme.admin), method, route, globex_side)
+    response = call(session(acme.admin), method, url)
+    missing = call(session(acme.admin), method, missing_url)
 
-    assert response.status_code in (403, 404, 405), response.status_code
+    assert not 200 <= response.status_code < 300, response.status_code
+    assert (response.status_code, response.get("Location")) == (
+        missing.status_code, missing.get("Location"))
     assert not shows_data(response)
     assert snapshot() == before
 
@@ -279,9 +320,10 @@ def platform_caller(request, acme) -> Client:
 @pytest.mark.parametrize("route", PLATFORM_PROTECTED)
 def test_the_platform_hosts_protected_routes_refuse_everyone_but_staff(
         acme_side, platform_caller, route, method):
+    url = url_for(route, acme_side)
     before = snapshot()
 
-    response = call(platform_caller, method, route, acme_side)
+    response = call(platform_caller, method, url)
 
     assert response.status_code in (401, 403, 404, 405) or redirects_to_login(response), \
         response.status_code
@@ -293,7 +335,7 @@ def test_the_platform_hosts_protected_routes_refuse_everyone_but_staff(
 @pytest.mark.parametrize("route", PLATFORM_OPEN)
 def test_the_platform_hosts_open_routes_give_no_data_and_no_server_error(
         acme_side, platform_caller, route, method):
-    response = call(platform_caller, method, route, acme_side)
+    response = call(platform_caller, method, url_for(route, acme_side))
 
     assert response.status_code < 500
     assert not shows_data(response)
