@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,6 +107,39 @@ def run_at_once(calls: list[Callable[[], object]]) -> list[object]:
             connection.close()
 
     threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def run_pooled(calls: list[Callable[[], object]], *, workers: int) -> list[object]:
+    """Run the calls on `workers` threads (one database connection each, so the server's
+    connection limit holds), all workers starting at the same moment and each taking
+    the next call as soon as it is free. Returns each call's result or exception."""
+    pending: queue.Queue = queue.Queue()
+    for index, call in enumerate(calls):
+        pending.put((index, call))
+    results: list[object] = [None] * len(calls)
+    barrier = threading.Barrier(workers)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            while True:
+                try:
+                    index, call = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results[index] = call()
+                except Exception as exc:  # noqa: BLE001 (the test inspects each outcome)
+                    results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
