@@ -6,8 +6,9 @@ covered the day it is added) is tried with GET, POST, PUT, PATCH and DELETE on a
 - as anonymous: 401, 403, 404, 405 or a redirect to the login page; never data, never 5xx;
 - as people whose only seat is in globex (an agent, an admin) and as platform staff with
   no seat: 403 or 404; with a globex admin's bearer token, every API route is a 403;
-- as acme's own admin, aimed at globex's objects through acme's host: the same answer as
-  for an object that does not exist (a 404, or a page's redirect), never a 2xx.
+- as acme's own admin, aimed at globex's objects through acme's host, and as an acme agent
+  aimed at a colleague's objects: the same answer as for an object that does not exist
+  (a 403 or 404, or a page's redirect with its message), never a 2xx, nothing changed.
 
 Path parameters are filled with real ids where the matrix knows the kind of object
 (OBJECT_IDS: seats, reservations, waitlist entries; the objects are made on first use) and
@@ -295,6 +296,25 @@ def test_acmes_admin_cannot_reach_globex_objects_through_acmes_host(
 
     response = call(session(acme.admin), method, url)
     missing = call(session(acme.admin), method, missing_url)
+
+    assert not 200 <= response.status_code < 300, response.status_code
+    assert (response.status_code, response.get("Location")) == (
+        missing.status_code, missing.get("Location"))
+    assert not shows_data(response)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("route", ROUTES_WITH_OBJECTS)
+def test_an_agent_cannot_reach_a_colleagues_objects(acme, acme_side, route, method):
+    """An agent (not an admin) aimed at a colleague's seat, reservation or waitlist entry
+    gets the answer an object that does not exist gets, and nothing changes."""
+    agent = SeatFactory(brokerage=acme.brokerage).user
+    url, missing_url = url_for(route, acme_side), url_for(route, {})
+    before = snapshot()
+
+    response = call(session(agent), method, url)
+    missing = call(session(agent), method, missing_url)
 
     assert not 200 <= response.status_code < 300, response.status_code
     assert (response.status_code, response.get("Location")) == (
