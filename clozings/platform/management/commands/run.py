@@ -187,14 +187,17 @@ class Command(BaseCommand):
         children.start("web (gunicorn)", [
             sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
             "--bind", f"127.0.0.1:{port}", "clozings.platform.wsgi:application"], env)
-        # One worker on one machine: nobody to gossip or mingle with.
+        # One worker on one machine: nobody to gossip or mingle with. Its own name, so the
+        # readiness ping hears this worker and not another one on a shared broker.
+        worker_name = f"clozings-run-{os.getpid()}@{socket.gethostname()}"
         children.start("Celery worker", [
-            *celery, "worker", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+            *celery, "worker", "--loglevel", "INFO", "--hostname", worker_name,
+            "--without-mingle", "--without-gossip",
         ], env)
         children.start("Celery beat", [
             *celery, "beat", "--loglevel", "INFO",
             "--schedule", str(home / "celerybeat-schedule")], env)
-        self._wait_until_ready(children, port)
+        self._wait_until_ready(children, port, worker_name)
         self._banner(port=port, demo=demo, env=env, stripe_note=stripe_note)
 
         while True:
@@ -215,7 +218,7 @@ class Command(BaseCommand):
             raise CommandError(f"{what} failed (exit code {code}); see the output above.")
         self.stdout.write(f"clozings run: {what} done in {time.monotonic() - started:.1f} s")
 
-    def _wait_until_ready(self, children: _Children, port: int) -> None:
+    def _wait_until_ready(self, children: _Children, port: int, worker_name: str) -> None:
         """Until the web server answers and the worker replies to a ping."""
         from clozings.platform.celery import app
 
@@ -230,7 +233,8 @@ class Command(BaseCommand):
                                    f"{READY_TIMEOUT_SECONDS:.0f} s.")
             if waiting_for == "the web server" and _port_answers(port):
                 waiting_for = "the Celery worker"
-            if waiting_for == "the Celery worker" and app.control.ping(timeout=0.5):
+            if waiting_for == "the Celery worker" and app.control.ping(
+                    destination=[worker_name], timeout=0.5):
                 return
             time.sleep(0.2)
 
@@ -250,8 +254,8 @@ class Command(BaseCommand):
         database = (f"embedded, in {home}/pgdata" if "postgres" in embedded.started
                     else "DATABASE_URL")
         broker = f"embedded, in {home}/redis" if "redis" in embedded.started else "REDIS_URL"
-        mail = "printed here" if env["EMAIL_BACKEND"].endswith("console.EmailBackend") \
-            else "sent through EMAIL_BACKEND"
+        mail = "printed here" if env.get("EMAIL_BACKEND", "").endswith(
+            "console.EmailBackend") else f"sent through {settings.EMAIL_BACKEND}"
         lines += [
             f"  PostgreSQL:      {database}",
             f"  Redis:           {broker}",
