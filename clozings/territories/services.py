@@ -490,6 +490,11 @@ def hand_over_reservations(*, seat: Seat, reassign_to: Seat | None) -> dict[str,
                                                       seat_id=reassign_to.pk):
                 current.seat = reassign_to
                 current.save(update_fields=["seat"])
+                # now a holder, the colleague no longer waits for this ZIP
+                for entry in WaitlistEntry.objects.filter(
+                        territory_id=current.territory_id, seat=reassign_to,
+                        status__in=WaitlistEntry.OPEN):
+                    _cancel_entry(entry)
                 counts["handed_over"] += 1
                 logger.info("territory.handed_over", extra={"reservation": current.pk,
                                                             "to": reassign_to.pk})

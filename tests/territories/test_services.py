@@ -252,6 +252,19 @@ def test_a_deactivated_agents_territories_go_to_the_colleague_named(acme):
     assert (reservation.seat_id, reservation.status) == (taking.pk, "active")
 
 
+def test_a_colleague_waiting_for_a_handed_over_zip_stops_waiting(acme):
+    leaving, taking = agent(acme.brokerage), agent(acme.brokerage)
+    reservation = active_reservation(leaving, "10027")
+    entry = services.join_waitlist(seat=taking, zip_code="10027")
+
+    tenants.deactivate_seat(seat=leaving, by=acme.admin, reassign_to=taking)
+
+    entry.refresh_from_db()
+    assert Reservation.objects.get(pk=reservation.pk).seat_id == taking.pk
+    assert entry.status == "cancelled"
+    assert held("10027") == [taking.pk]
+
+
 def test_a_zip_the_colleague_already_holds_is_released_at_the_end_of_its_period(acme):
     leaving, taking = agent(acme.brokerage), agent(acme.brokerage)
     services.update_territory(zip_code="10019", slots=2)
