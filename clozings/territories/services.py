@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -267,6 +267,17 @@ def release_due(*, now: datetime) -> int:
 
 
 # --- lapses (driven by billing's view of Stripe) ----------------------------------------
+def record_period_end(*, brokerage_id: int, period_end: datetime) -> int:
+    """The brokerage's subscription renewed: its billed reservations are paid until
+    `period_end` (shown as the next charge; a seat leaving keeps its ZIPs until then).
+    Never moves a period end backwards, so a late or repeated call changes nothing."""
+    return Reservation.objects.filter(
+        brokerage_id=brokerage_id,
+        status__in=[RESERVATION.ACTIVE, RESERVATION.PAST_DUE, RESERVATION.SUSPENDED],
+    ).filter(Q(period_end__isnull=True) | Q(period_end__lt=period_end)).update(
+        period_end=period_end)
+
+
 def mark_brokerage_past_due(*, brokerage_id: int, since: datetime) -> int:
     """The brokerage's payment failed: active reservations enter the grace period.
     A repeated or late call only moves `past_due_since` earlier, never later."""

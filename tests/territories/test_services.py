@@ -191,6 +191,19 @@ def test_releasing_a_hold_never_paid_for_happens_at_once(acme):
     assert held("10012") == []
 
 
+def test_a_renewal_moves_the_next_charge_forward_never_back(acme, globex):
+    first_end = timezone.now() + timedelta(days=3)
+    mine = active_reservation(agent(acme.brokerage), "10028", period_end=first_end)
+    theirs = active_reservation(agent(globex.brokerage), "10029", period_end=first_end)
+    renewed = first_end + timedelta(days=30)
+
+    services.record_period_end(brokerage_id=acme.brokerage.pk, period_end=renewed)
+    services.record_period_end(brokerage_id=acme.brokerage.pk, period_end=first_end)
+
+    assert Reservation.objects.get(pk=mine.pk).period_end == renewed
+    assert Reservation.objects.get(pk=theirs.pk).period_end == first_end
+
+
 # --- lapses -----------------------------------------------------------------------------
 def test_lapse_runs_past_due_then_suspended_then_released_and_each_step_is_idempotent(
         acme, globex, released_signals):
