@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 
 logger = logging.getLogger(__name__)
@@ -163,21 +163,23 @@ def _copy_template_or_migrate(schema_name: str) -> None:
         state = template_state(cursor)
     try:
         if not state.current:
-            # A migration with newer code is under way; migrate rather than copy.
+            # Rolled back to an older migration since the first look; never copy it.
             raise UnsupportedTemplate("the template is behind the code's migrations")
         plan = _plans.get((TEMPLATE_SCHEMA, state.fingerprint))
         if plan is None:
             plan = _plans[(TEMPLATE_SCHEMA, state.fingerprint)] = build_clone_plan(
                 source=TEMPLATE_SCHEMA)
-    except UnsupportedTemplate as exc:
-        logger.warning("tenants.schema_migrated_instead_of_copied",
-                       extra={"schema": schema_name, "reason": str(exc)})
+        clone_schema(source=TEMPLATE_SCHEMA, target=schema_name, plan=plan)
+    except (UnsupportedTemplate, DatabaseError) as exc:
+        # clone_schema's savepoint has undone any part-made copy. A sign-up must not fail
+        # because the copy could not be made: the schema is migrated instead.
+        log = logger.warning if isinstance(exc, UnsupportedTemplate) else logger.exception
+        log("tenants.schema_migrated_instead_of_copied",
+            extra={"schema": schema_name, "reason": str(exc)})
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")
         call_command("migrate_schemas", schema_name=schema_name, interactive=False,
                      verbosity=0, executor="standard")
-        return
-    clone_schema(source=TEMPLATE_SCHEMA, target=schema_name, plan=plan)
 
 
 # --- the catalog copy -----------------------------------------------------------------

@@ -134,6 +134,26 @@ def test_a_template_holding_what_the_copy_cannot_make_is_migrated_instead(db):
     assert describe("brk_view_co") == describe(migrated_schema("clz_migrated"))
 
 
+@pytest.fixture
+def broken_copy_plan(db):
+    """The template's copy plan, broken halfway: its second table cannot be made."""
+    with connection.cursor() as cursor:
+        fingerprint = provisioning.template_state(cursor).fingerprint
+    broken = provisioning.build_clone_plan(source=provisioning.TEMPLATE_SCHEMA)
+    broken.tables.insert(1, "CREATE TABLE half_made (id bigint REFERENCES nowhere (id))")
+    provisioning._plans[(provisioning.TEMPLATE_SCHEMA, fingerprint)] = broken
+    yield broken
+    provisioning.forget_clone_plans()
+
+
+def test_a_copy_failing_in_the_database_is_undone_and_the_schema_migrated(broken_copy_plan):
+    services.provision_brokerage(name="Half Co", slug="half-co", admin_email="a@half.test",
+                                 admin_name="A", admin_password=PASSWORD)
+
+    assert describe("brk_half_co") == describe(migrated_schema("clz_migrated"))
+    assert "half_made" not in {table for table, _ in describe("brk_half_co")["tables"]}
+
+
 # --- the shapes tenant models take, built by Django's own migration operations ---------
 SCRATCH_OPERATIONS = [
     migrations.CreateModel("ScratchTeam", fields=[
