@@ -193,7 +193,11 @@ def _bill_hold(*, account: BillingAccount, reservation: Reservation) -> Reservat
         # We can't know whether Stripe made the item: the hold stays pending and
         # reconcile_pending_holds settles it with the same idempotency key.
         logger.warning("billing.reservation_pending", extra={"reservation": reservation.pk})
-        raise _unavailable() from exc
+        raise ApiError(
+            f"The payment service did not answer. Your place in ZIP "
+            f"{reservation.territory.zip_code} is held and will be confirmed (and billed) or "
+            f"let go within {settings.BILLING_PENDING_HOLD_MINUTES} minutes.",
+            code="payment_service_unavailable", status_code=503) from exc
     reservation = territories.activate_reservation(
         reservation_id=reservation.pk, stripe_item_id=item_id, period_end=period_end)
     logger.info("billing.reservation_paid", extra={"reservation": reservation.pk})

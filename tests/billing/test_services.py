@@ -11,6 +11,7 @@ from django.utils import timezone
 from clozings.billing import services
 from clozings.billing.models import BillingAccount
 from clozings.billing.stripe_client import StripeRefused, call, is_missing
+from clozings.platform.embedded import free_port
 from clozings.tenants.models import Seat
 from clozings.territories import services as territories
 from clozings.territories.models import Reservation, Slot
@@ -121,3 +122,30 @@ def test_removing_a_released_item_is_safe_twice(paying):
     with pytest.raises(StripeRefused) as missing:
         call(stripe_api().subscription_items.retrieve, reservation.stripe_item_id)
     assert is_missing(missing.value)
+
+
+def test_when_stripe_is_unreachable_the_hold_waits_and_reconcile_settles_it(
+        acme, localstripe, settings):
+    # given a card on file, then Stripe out of reach (nothing listens on that port)
+    admin = host_client(acme.host, acme.admin)
+    add_card(admin, localstripe, "4242424242424242")
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{free_port()}"
+    # when
+    response = admin.post("/api/v1/reservations", {"zip_code": "94104"},
+                          content_type="application/json")
+    # then the place is held, not lost, and the person is told so
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "payment_service_unavailable"
+    assert "94104 is held" in response.json()["error"]["message"]
+    reservation = Reservation.objects.get(territory__zip_code="94104")
+    assert reservation.status == "pending"
+    # when Stripe is back and the hold has gone stale
+    settings.STRIPE_API_BASE = localstripe
+    Reservation.objects.filter(pk=reservation.pk).update(
+        created_at=timezone.now() - timedelta(minutes=11))
+    services.reconcile_pending_holds()
+    # then it is billed and active
+    reservation.refresh_from_db()
+    assert reservation.status == "active"
+    assert stripe_api().subscription_items.retrieve(reservation.stripe_item_id).plan.amount \
+        == reservation.price_cents
