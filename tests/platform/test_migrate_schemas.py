@@ -150,3 +150,12 @@ def test_an_executor_named_gets_only_the_schemas_behind(brokerages, migrated_sch
 
     assert migrated_schemas == [brokerages[0]]
     assert state_of(brokerages[0]) == (True, False)
+
+
+def test_shared_migrates_the_public_schema_alone(brokerages, migrated_schemas):
+    put_behind(brokerages[0])
+
+    migrate_schemas("--shared")
+
+    assert migrated_schemas == ["public"]
+    assert state_of(brokerages[0]) == (False, True)
