@@ -268,7 +268,12 @@ pytest_django_fixtures._get_databases_for_test = _databases_with_committed
 
 @pytest.fixture
 def committed(django_db_setup, django_db_blocker) -> Iterator[Committed]:
+    from tests.territories.factories import ensure_catalogue
+
     with django_db_blocker.unblock():
+        # pytest-django runs tests without a db fixture last, after transactional tests
+        # that flush every table (the ZIP catalogue too)
+        ensure_catalogue()
         made = Committed()
         try:
             yield made
