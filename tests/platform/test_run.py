@@ -115,7 +115,7 @@ def _embedded_environment(home: Path) -> dict[str, str]:
 
 
 def _start(port: int, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
-    with log.open("a") as out:
+    with log.open("w") as out:
         return subprocess.Popen([CLOZINGS, "run", "--port", str(port), *args], env=env,
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
@@ -208,6 +208,11 @@ def _stop(process: subprocess.Popen, timeout: float = 60.0) -> int:
         raise
 
 
+def _stop_if_running(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        _stop(process)
+
+
 def _sign_in_as_demo_admin(port: int) -> tuple[int, dict]:
     return _request(port, f"{DEMO_SLUG}.localhost", "POST", "/api/v1/auth/token",
                     {"email": ADMIN.email, "password": ADMIN.password})
@@ -258,9 +263,10 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
     # when: it runs again, without the demo step
-    again = _start(port, env, log, "--no-demo")
+    again_log = tmp_path / "run-again.log"
+    again = _start(port, env, again_log, "--no-demo")
     try:
-        _wait_until_healthy(port, again, log)
+        _wait_until_healthy(port, again, again_log)
         # then: the data is still there
         status, body = _sign_in_as_demo_admin(port)
         assert status == 200, body
@@ -269,11 +275,10 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
         os.kill(_celery_worker(again.pid), signal.SIGKILL)
         exit_code = again.wait(60)
     finally:
-        if again.poll() is None:
-            _stop(again)
+        _stop_if_running(again)
 
     # then: it says which child died and stops the rest
     assert exit_code == 1
-    assert "Celery worker was killed by SIGKILL; stopped the rest." in log.read_text()
+    assert "Celery worker was killed by SIGKILL; stopped the rest." in again_log.read_text()
     assert [pid for pid in children if _alive(pid)] == []
     assert _nothing_listens_on(port)
