@@ -155,10 +155,17 @@ def sign(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
 
 # --- a real Celery worker ---------------------------------------------------------------
 def database_url_of_tests() -> str:
+    """DATABASE_URL of the test database, for a subprocess (a Unix-socket directory, as
+    the embedded server uses, goes percent-encoded in the host part)."""
+    from urllib.parse import quote
+
     db = connection.settings_dict
     host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{db.get('USER') or 'postgres'}@{host}:{port}/{db['NAME']}"
+    host = quote(host, safe="") if host.startswith("/") else host
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    user = quote(db.get("USER") or "postgres", safe="")
+    return f"postgres://{user}{password}@{host}{port}/{db['NAME']}"
 
 
 @pytest.fixture
