@@ -88,3 +88,18 @@ def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dic
         "monthly_total_cents": sum(item["price_cents"] for item in items),
         "invoices": invoices_of(account) if with_invoices else [],
     }
+
+
+def accounts_needing_attention():
+    """For the staff console: brokerages whose payment failed or whose subscription ended,
+    oldest change first (one query)."""
+    return BillingAccount.objects.filter(
+        status__in=[BillingAccount.Status.PAST_DUE, BillingAccount.Status.CANCELED]
+    ).select_related("brokerage").order_by("updated_at")
+
+
+def stuck_webhook_events(*, limit: int = 50):
+    """For the staff console: Stripe events not processed yet or that failed, oldest first."""
+    from clozings.billing.models import WebhookEvent
+
+    return WebhookEvent.objects.filter(processed_at__isnull=True).order_by("received_at")[:limit]

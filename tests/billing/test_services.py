@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clozings.billing import services
+from clozings.billing import selectors, services
 from clozings.billing.models import BillingAccount
 from clozings.billing.stripe_client import StripeRefused, call, is_missing
 from clozings.platform.embedded import free_port
@@ -107,6 +107,7 @@ def test_a_canceled_subscription_releases_every_territory(paying):
     assert list(Reservation.objects.filter(brokerage=paying.brokerage).values_list(
         "status", "release_reason")) == [("released", "subscription_canceled")]
     assert not Slot.objects.filter(territory__zip_code="94103").exists()
+    assert [a.brokerage.slug for a in selectors.accounts_needing_attention()] == ["acme"]
 
 
 def test_removing_a_released_item_is_safe_twice(paying):
