@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from clozings.billing import services
 from clozings.platform.errors import ApiError, error_body
@@ -13,8 +12,12 @@ MAX_PAYLOAD_BYTES = 512 * 1024
 
 
 @csrf_exempt
-@require_POST
 def stripe_webhook(request):
+    if request.method != "POST":
+        response = JsonResponse(error_body("method_not_allowed", "Stripe POSTs events here."),
+                                status=405)
+        response["Allow"] = "POST"
+        return response
     if len(request.body) > MAX_PAYLOAD_BYTES:
         return JsonResponse(error_body("payload_too_large", "The event is too large."),
                             status=413)

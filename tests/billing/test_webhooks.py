@@ -85,6 +85,14 @@ def test_an_event_is_stored_once_and_a_duplicate_is_200(platform_client,
     assert second_callbacks == []
 
 
+def test_only_post_is_accepted(platform_client):
+    # when
+    response = platform_client.get(WEBHOOK)
+    # then
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
 def test_the_webhook_is_only_on_the_platform_host(acme):
     # given
     body = event_body("evt_wrong_host")
