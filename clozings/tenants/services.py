@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import smtplib
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -146,7 +147,12 @@ def seat_for_invitation(token: str) -> Seat:
     return seat
 
 
-def _send_invitation(seat: Seat) -> None:
+def send_invitation(*, seat_id: int) -> None:
+    """Mail the invitation link of a seat that is still invited (a no-op otherwise)."""
+    seat = Seat.objects.select_related("brokerage", "invited_by").filter(
+        pk=seat_id, status=Seat.Status.INVITED).first()
+    if seat is None:
+        return
     link = brokerage_url(seat.brokerage, f"/invite/{invitation_token(seat)}/")
     context = {"seat": seat, "brokerage": seat.brokerage, "link": link,
                "days": settings.INVITE_MAX_AGE_DAYS}
@@ -160,9 +166,24 @@ def _send_invitation(seat: Seat) -> None:
     logger.info("seat.invited", extra={"seat": seat.pk, "brokerage": seat.brokerage.slug})
 
 
+def _mail_invitation_after_commit(seat_id: int) -> None:
+    """Send at once so the admin's colleague gets it now; when the mail server does not
+    take it, a worker retries it, so the invitation is neither lost nor an error page."""
+    try:
+        send_invitation(seat_id=seat_id)
+    except (smtplib.SMTPException, OSError):
+        logger.warning("seat.invitation_deferred", extra={"seat": seat_id}, exc_info=True)
+        from clozings.tenants.tasks import send_invitation_task
+
+        send_invitation_task.delay(seat_id)
+
+
 def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str = Seat.Role.AGENT,
-                invited_by: User | None = None) -> Seat:
-    """Invite a person by email; a deactivated seat of the same email is invited again."""
+                invited_by: User | None = None, notify: bool = True) -> Seat:
+    """Invite a person by email; a deactivated seat of the same email is invited again.
+
+    `notify=False` mails nothing (the link is handed over some other way, as the demo does).
+    """
     email = _validate_person(email=email, name=name, password=None)
     if role not in Seat.Role.values:
         raise ValidationError({"role": [f"Choose one of: {', '.join(Seat.Role.values)}."]})
@@ -183,7 +204,8 @@ def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str =
         seat.invite_nonce += 1
         seat.deactivated_at = None
         seat.save()
-        transaction.on_commit(lambda: _send_invitation(seat))
+        if notify:
+            transaction.on_commit(lambda: _mail_invitation_after_commit(seat.pk), robust=True)
     return seat
 
 

@@ -1,8 +1,13 @@
+import json
+
 import pytest
+import redis
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from clozings.platform.embedded import free_port
 from clozings.tenants import services
+from clozings.tenants.tasks import send_invitation_task
 from clozings.tenants.models import Brokerage, Domain, Seat
 from tests.tenants.factories import PASSWORD
 
@@ -37,3 +42,25 @@ def test_provisioning_rejects_bad_or_taken_slugs_and_changes_nothing(acme, slug)
 
     assert "slug" in caught.value.message_dict
     assert Brokerage.objects.count() == before
+
+
+def test_an_invitation_survives_a_mail_server_that_is_down(
+        acme, settings, mailbox, django_capture_on_commit_callbacks):
+    working_port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        seat = services.invite_seat(brokerage=acme.brokerage, email="late@example.test")
+
+    queued = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    assert [message["headers"]["task"] for message in queued] == ["tenants.send_invitation"]
+    assert Seat.objects.get(pk=seat.pk).status == Seat.Status.INVITED
+    assert mailbox == []
+
+    settings.EMAIL_PORT = working_port  # the mail server is back; the worker's retry runs
+    send_invitation_task.run(seat.pk)
+
+    assert [message["X-Envelope-To"] for message in mailbox] == ["late@example.test"]
+    assert "/invite/" in mailbox[0].get_body(("plain",)).get_content()

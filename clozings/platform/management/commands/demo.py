@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.test.utils import override_settings
 
 from clozings.tenants import services
 from clozings.tenants.models import Brokerage, Seat, User
@@ -45,13 +44,12 @@ def ensure_demo_data() -> list[str]:
     if not Seat.objects.filter(brokerage=brokerage, email__iexact=AGENT.email).exists():
         admin = Seat.objects.filter(brokerage=brokerage, role=Seat.Role.ADMIN,
                                     status=Seat.Status.ACTIVE).select_related("user").first()
-        # The agent's seat goes through the real invitation flow, accepted on the spot; its
-        # invitation email has no reader, so it stays in memory instead of being sent.
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), \
-                transaction.atomic():
+        # The agent's seat goes through the real invitation flow, accepted on the spot; the
+        # invitation email would have no reader, so none is sent.
+        with transaction.atomic():
             seat = services.invite_seat(
                 brokerage=brokerage, email=AGENT.email, name=AGENT.name,
-                role=Seat.Role.AGENT, invited_by=admin.user if admin else None)
+                role=Seat.Role.AGENT, invited_by=admin.user if admin else None, notify=False)
             services.accept_invitation(token=services.invitation_token(seat), name=AGENT.name,
                                        password=AGENT.password)
         made.append(f"agent seat for {AGENT.email}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from clozings.billing.stripe_client import register_local_webhook
 from clozings.platform import embedded
 from clozings.platform.management.commands.demo import DEMO_SLUG, LOGINS
 
@@ -172,7 +173,11 @@ class Command(BaseCommand):
             api_base, process = embedded.start_localstripe()
             children.adopt("localstripe", process)
             env["STRIPE_API_BASE"] = api_base
-            stripe_note = f"localstripe at {api_base}"
+            # localstripe sends signed events to the app, as Stripe's dashboard endpoint does.
+            register_local_webhook(
+                api_base=api_base, secret=settings.STRIPE_WEBHOOK_SECRET,
+                url=f"http://{settings.CLOZINGS_DOMAIN}:{port}/billing/stripe/webhook")
+            stripe_note = f"localstripe at {api_base} (webhooks to this app)"
 
         self._step(children, "migrations",
                    _clozings("migrate_schemas", "--noinput", "--verbosity", "0"), env)
