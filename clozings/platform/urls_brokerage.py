@@ -2,11 +2,11 @@
 
 from django.urls import include, path
 
-from clozings.platform import views
-from clozings.platform.urls_common import common
 from clozings.billing import urls as billing_urls
 from clozings.crm import urls as crm_urls
 from clozings.distribution import urls as distribution_urls
+from clozings.platform import views
+from clozings.platform.urls_common import common
 from clozings.tenants import urls as tenants_urls
 from clozings.territories import urls as territories_urls
 

@@ -7,8 +7,8 @@ from django.db import connection
 
 from clozings.platform.embedded import free_port
 from clozings.tenants import services
-from clozings.tenants.tasks import send_invitation_task
 from clozings.tenants.models import Brokerage, Domain, Seat
+from clozings.tenants.tasks import send_invitation_task
 from tests.tenants.factories import PASSWORD
 
 
