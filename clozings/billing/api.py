@@ -9,9 +9,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from clozings.billing import selectors, services
-from clozings.platform.api import ApiView
+from clozings.platform.api import ApiView, error_responses
 from clozings.platform.errors import ApiError
-from clozings.tenants.api import error_responses
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin, seat_for
 from clozings.territories.models import Reservation

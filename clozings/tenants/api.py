@@ -1,25 +1,19 @@
-"""API of the tenants app: sign-in tokens, brokerages (platform staff), seats (admins).
-
-Also the OpenAPI description of the error format (`ErrorResponse`, `error_responses`),
-which every app's API views may use in their `extend_schema(responses=...)`.
-"""
+"""API of the tenants app: sign-in tokens, brokerages (platform staff), seats (admins)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.urls import path
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from clozings.platform.api import ApiView
+from clozings.platform.api import MAX_ID, ApiView, error_responses
 from clozings.platform.auth import issue_token
-from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.errors import Conflict
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import IsBrokerageAdmin, IsPlatformStaff
@@ -30,73 +24,6 @@ from clozings.tenants.throttling import (
     record_login_failure,
     seconds_until_login_allowed,
 )
-
-MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints: a larger number can name nothing
-BODY_METHODS = {"POST", "PUT", "PATCH"}
-
-
-# --- the error format, for the OpenAPI schema ---------------------------------------------
-class ErrorBody(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable, machine-readable, snake_case.")
-    message = serializers.CharField(help_text="For people.")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False,
-        help_text="Only for validation errors: the problems of each field.")
-
-
-class ErrorResponse(serializers.Serializer):
-    error = ErrorBody()
-
-
-_ERROR_MEANINGS = {
-    400: "`validation_error` (with `fields`) or `parse_error` (the body is not valid JSON).",
-    401: "`not_authenticated`: no credentials, or a token that is not valid or has expired.",
-    403: "`permission_denied`: signed in, but not allowed here.",
-    404: "`not_found`.",
-    409: "A conflict with the current state (the code says which).",
-    413: "`payload_too_large`: the request body is larger than the server accepts.",
-    415: "`unsupported_media_type`: send JSON (or a form).",
-    429: "`throttled`: too many attempts; the Retry-After header says when to try again.",
-}
-
-
-def error_responses(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for the error statuses an endpoint can answer with.
-
-    `descriptions` override the default text by status, e.g. `s409="already_member: ..."`.
-    """
-    return {
-        status: OpenApiResponse(
-            response=ErrorResponse,
-            description=descriptions.get(f"s{status}", _ERROR_MEANINGS.get(status, "Error.")),
-        )
-        for status in statuses
-    }
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "clozings.platform.auth.BearerTokenAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer",
-                "description": "A token from `POST /api/v1/auth/token`."}
-
-
-class TenantsApiView(ApiView):
-    def initial(self, request, *args, **kwargs):
-        # Refuse bodies over DATA_UPLOAD_MAX_MEMORY_SIZE before reading them: DRF's JSON
-        # parser reads the raw stream, where Django's own limit does not apply. Only the
-        # methods whose body is read; the others ignore theirs.
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if request.method in BODY_METHODS and limit is not None and length > limit:
-            raise ApiError(f"The request body is larger than {limit} bytes.",
-                           code="payload_too_large", status_code=413)
-        super().initial(request, *args, **kwargs)
 
 
 # --- sign-in ------------------------------------------------------------------------------
@@ -127,7 +54,7 @@ class TokenInput(serializers.Serializer):
     password = serializers.CharField(max_length=1024, trim_whitespace=False)
 
 
-class TokenApi(TenantsApiView):
+class TokenApi(ApiView):
     """Exchange an email and password for a bearer token (on any host)."""
 
     # Sign-in needs no credentials; no session either, so no CSRF for scripts.
@@ -198,7 +125,7 @@ class BrokerageInput(serializers.Serializer):
     time_zone = serializers.CharField(max_length=64, required=False, default="America/New_York")
 
 
-class BrokerageListCreateApi(TenantsApiView):
+class BrokerageListCreateApi(ApiView):
     """Brokerages: the list with seat counts, and provisioning a new one (platform staff)."""
 
     permission_classes = [IsPlatformStaff]
@@ -242,7 +169,7 @@ class SeatOutput(serializers.Serializer):
     deactivated_at = serializers.DateTimeField(allow_null=True)
 
 
-class SeatApi(TenantsApiView):
+class SeatApi(ApiView):
     """Base: admins of the host's brokerage only; every seat looked up within it."""
 
     permission_classes = [IsBrokerageAdmin]

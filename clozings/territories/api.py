@@ -14,8 +14,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from clozings.platform.api import ApiView
-from clozings.tenants.api import MAX_ID, error_responses
+from clozings.platform.api import MAX_ID, ApiView, error_responses
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import HasSeat, IsPlatformStaff, seat_for
 from clozings.territories import selectors, services
