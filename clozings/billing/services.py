@@ -21,6 +21,7 @@ from clozings.billing import stripe_client
 from clozings.billing.models import BillingAccount, WebhookEvent
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
 from clozings.platform.errors import ApiError, PaymentRequired
+from clozings.platform.money import format_cents
 from clozings.tenants.models import Brokerage, Seat, User
 from clozings.territories import services as territories
 from clozings.territories.models import Reservation
@@ -210,13 +211,13 @@ def _territory_plan(reservation: Reservation) -> str:
     cents = reservation.price_cents
     return stripe_client.ensure_plan(
         plan_id=f"territory-{tier}-{cents}", amount_cents=cents,
-        name=f"Territory ({tier}, ${cents / 100:.2f}/month)")
+        name=f"Territory ({tier}, {format_cents(cents)}/month)")
 
 
 def _seats_plan() -> str:
     cents = settings.BILLING_SEAT_PRICE_CENTS
     return stripe_client.ensure_plan(plan_id=f"seats-{cents}", amount_cents=cents,
-                                     name=f"Seats (${cents / 100:.2f}/seat/month)")
+                                     name=f"Seats ({format_cents(cents)}/seat/month)")
 
 
 def _add_territory_item(*, account: BillingAccount,

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clozings.billing import selectors, services
 from clozings.platform.errors import ApiError
+from clozings.platform.money import format_cents
 from clozings.territories.models import Reservation
 
 MINE_URL = "/territories/mine/"
@@ -94,7 +95,7 @@ def reserve(request):
         messages.error(request, f"{zip_code.strip()[:10]}: {_error_text(exc)}")
         return _back(request)
     messages.success(request, f"{reservation.territory.zip_code} is yours: "
-                              f"${reservation.price_cents / 100:.2f} a month.")
+                              f"{format_cents(reservation.price_cents)} a month.")
     return redirect(MINE_URL)
 
 
@@ -132,5 +133,5 @@ def accept_offer(request, entry_id: int):
         messages.error(request, _error_text(exc))
         return _back(request)
     messages.success(request, f"{reservation.territory.zip_code} is yours: "
-                              f"${reservation.price_cents / 100:.2f} a month.")
+                              f"{format_cents(reservation.price_cents)} a month.")
     return redirect(MINE_URL)

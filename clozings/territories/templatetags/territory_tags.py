@@ -2,17 +2,14 @@
 
 from django import template
 
+from clozings.platform.templatetags.money import dollars
+
 register = template.Library()
 
 
 @register.filter
 def price(cents) -> str:
-    try:
-        cents = int(cents)
-    except (TypeError, ValueError):
-        return ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{'-' if cents < 0 else ''}${whole:,}.{part:02d}"
+    return dollars(cents)
 
 
 @register.filter
