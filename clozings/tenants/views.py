@@ -20,7 +20,6 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,7 +31,7 @@ from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
 from clozings.platform.errors import ApiError
-from clozings.tenants import forms, services, throttling
+from clozings.tenants import forms, selectors, services, throttling
 from clozings.tenants.models import Brokerage, Seat, User
 
 logger = logging.getLogger(__name__)
@@ -226,10 +225,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
 # --- platform host: staff home ------------------------------------------------------------
 @staff_required
 def staff_home(request: HttpRequest) -> HttpResponse:
-    brokerages = Brokerage.objects.exclude(schema_name="public").annotate(
-        active_seats=Count("seats", filter=Q(seats__status=Seat.Status.ACTIVE)),
-        invited_seats=Count("seats", filter=Q(seats__status=Seat.Status.INVITED)),
-    ).order_by("name", "pk")
+    brokerages = selectors.brokerages_with_seat_counts().order_by("name", "pk")
     page = Paginator(brokerages, 50).get_page(request.GET.get("page"))
     return render(request, "tenants/staff_home.html", {
         "page": page, "host_suffix": _host_suffix(request)})
