@@ -107,6 +107,26 @@ def territory_for_zip(*, zip_code: str) -> Territory | None:
     return Territory.objects.filter(zip_code=zip_code, is_active=True).first()
 
 
+def city_places(*, names: list[str]) -> list[tuple[str, str]]:
+    """(city, state) pairs of the catalogue spelled like the first of `names` that matches
+    (case-insensitive; the alternatives are spellings like "St Louis" / "Saint Louis"),
+    ordered by state."""
+    for name in names:
+        places = list(Territory.objects.filter(is_active=True, city__iexact=name)
+                      .values_list("city", "state").distinct().order_by("state", "city"))
+        if places:
+            return places
+    return []
+
+
+def cities_starting(*, prefix: str, limit: int = 3) -> list[tuple[str, str]]:
+    """The biggest (city, state) pairs whose name starts with `prefix`: suggestions for
+    a city the catalogue does not know."""
+    rows = (Territory.objects.filter(is_active=True, city__istartswith=prefix)
+            .values("city", "state").annotate(n=Count("*")).order_by("-n", "city", "state"))
+    return [(row["city"], row["state"]) for row in rows[:limit]]
+
+
 def reservations_for(*, brokerage: Brokerage, seat: Seat | None = None,
                      include_released: bool = False) -> QuerySet[Reservation]:
     """A brokerage's reservations (a seat's only, when given), newest first, with the

@@ -12,13 +12,14 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from clozings.platform.errors import ApiError
 from clozings.tenants.models import Seat
 from clozings.tenants.views import seat_required, staff_required
 from clozings.territories import selectors, services
+from clozings.territories.forms import TerritorySearchForm, search_data
 from clozings.territories.models import Reservation, Tier, TierPrice
 
 PAGE_SIZE = 25
@@ -48,54 +49,32 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
 
 
 # --- search (brokerage host) --------------------------------------------------------------
-class SearchForm(forms.Form):
-    zip_code = forms.RegexField(label="ZIP code", required=False, **ZIP_VALIDATORS,
-                                widget=forms.TextInput(attrs={"inputmode": "numeric",
-                                                              "autocomplete": "postal-code"}))
-    city = forms.CharField(label="City", required=False, max_length=64)
-    state = forms.RegexField(label="State", required=False, regex=r"^[A-Za-z]{2}$",
-                             max_length=2, help_text="Two letters, like NY.",
-                             error_messages={"invalid": "Enter a two-letter state, like NY."})
-    near = forms.RegexField(label="Near ZIP", required=False, **ZIP_VALIDATORS,
-                            widget=forms.TextInput(attrs={"inputmode": "numeric"}))
-    radius_miles = forms.FloatField(label="Within (miles)", required=False, min_value=0.1,
-                                    max_value=100, initial=10,
-                                    widget=forms.NumberInput(attrs={"step": "any"}))
-
-    def clean(self):
-        data = super().clean()
-        if not any(data.get(name) for name in ("zip_code", "city", "state", "near")):
-            if not self.errors:
-                raise ValidationError("Search by ZIP, city, state, or near a ZIP.")
-            return data
-        if data.get("near"):
-            data["near"] = selectors.territory_for_zip(zip_code=data["near"])
-            if data["near"] is None:
-                self.add_error("near", "There is no territory for this ZIP.")
-        if data.get("radius_miles") and not data.get("near"):
-            data.pop("radius_miles")
-        return data
-
-
 @seat_required
 def territory_search(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET or None)
-    page = None
-    if form.is_bound and form.is_valid():
-        query = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-        rows = selectors.territory_rows(**query)
+    """One box (ZIP, "City, ST", city or state) and a radius; results as cards, each with
+    the one thing the agent can do. No search asked (a first visit, stray parameters):
+    just the box, never an error."""
+    data = search_data(request.GET)
+    form = TerritorySearchForm(data) if data is not None else TerritorySearchForm()
+    context = {"form": form, "page": None, "here": request.get_full_path()}
+    if form.is_bound and form.is_valid() and form.cleaned_data["query"] is not None:
+        rows = selectors.territory_rows(**form.cleaned_data["query"])
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    seat = request.seat
-    held = set(Reservation.objects.filter(seat=seat).exclude(
-        status=Reservation.Status.RELEASED).values_list("territory__zip_code", flat=True))
-    waiting = {e.territory.zip_code: e for e in selectors.waitlist_for(
-        brokerage=request.brokerage, seat=seat)}
-    params = request.GET.copy()
-    params.pop("page", None)
-    return render(request, "territories/search.html", {
-        "form": form, "page": page, "held": held, "waiting": waiting,
-        "query": params.urlencode(), "here": request.get_full_path(),
-    }, status=400 if form.is_bound and form.errors else 200)
+        seat = request.seat
+        context.update({
+            "page": page, "count": f"{page.paginator.count:,}",
+            "summary": form.cleaned_data["summary"], "notes": form.cleaned_data["notes"],
+            # pages of the same search, spelled the new way (old links paginate too)
+            "query": urlencode({k: form.data[k].strip() for k in ("q", "within")
+                                if form.data.get(k, "").strip()}),
+            "held": set(Reservation.objects.filter(seat=seat).exclude(
+                status=Reservation.Status.RELEASED).values_list(
+                    "territory__zip_code", flat=True)),
+            "waiting": {e.territory.zip_code: e for e in selectors.waitlist_for(
+                brokerage=request.brokerage, seat=seat)},
+        })
+    return render(request, "territories/search.html", context,
+                  status=400 if form.is_bound and form.errors else 200)
 
 
 # --- my territories (brokerage host) ------------------------------------------------------

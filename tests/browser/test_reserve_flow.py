@@ -82,7 +82,7 @@ def test_admin_adds_a_card_reserves_a_zip_and_sees_it_billed(committed, app_serv
 
     # when they search the ZIP and reserve it
     page.goto(f"{base}/territories/")
-    page.get_by_label("ZIP code").fill(ZIP)
+    page.get_by_label("ZIP, city or state").fill(ZIP)
     page.get_by_role("button", name="Search").click()
     expect(page.locator(".territories")).to_contain_text(f"{ZIP} · Chicago, IL")
     admin.screenshot("2-search")

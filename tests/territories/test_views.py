@@ -7,9 +7,12 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from clozings.territories import services
 from clozings.territories.models import Territory, TierPrice, WaitlistEntry
+from clozings.territories.selectors import haversine_miles
 from tests.conftest import host_client
 from tests.tenants.factories import UserFactory
 from tests.territories.factories import active_reservation, agent, snapshot
@@ -25,48 +28,250 @@ def _no_inline_code(html: str) -> None:
 
 
 # --- search -----------------------------------------------------------------------------
+def _search(setup, user=None, **params):
+    return host_client(setup.host, user or setup.admin).get("/territories/", params)
+
+
+def _cards(html: str) -> list[tuple[str, str]]:
+    """(ZIP, "City, ST") of each result card, in page order."""
+    return re.findall(r'<h3 class="t-title">(\d{5}) · ([^<]+)</h3>', html)
+
+
+def _heading(html: str) -> str:
+    return re.search(r'<h2 id="t-count"[^>]*>([^<]+)</h2>', html)[1]
+
+
+def _box_error(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", re.search(r'<ul class="errorlist" id="id_q_error">(.*?)</ul>',
+                                             html, flags=re.S)[1])
+
+
+def _active(**filters) -> list[str]:
+    return list(Territory.objects.filter(is_active=True, **filters)
+                .order_by("zip_code").values_list("zip_code", flat=True))
+
+
 def test_search_shows_each_zip_with_the_action_it_allows(acme, globex):
     me = agent(acme.brokerage)
     active_reservation(me, "33101")
     active_reservation(agent(globex.brokerage), "33109")
+    services.join_waitlist(seat=me, zip_code="33109")
+    active_reservation(agent(globex.brokerage), "33139")
 
-    response = host_client(acme.host, me.user).get("/territories/", {"city": "Miami Beach"})
+    response = _search(acme, me.user, q="Miami Beach")
 
     html = response.content.decode()
     assert response.status_code == 200
     _no_inline_code(html)
     reserve = [f for f in _forms(html) if 'action="/billing/reserve/"' in f]
     waitlist = [f for f in _forms(html) if 'action="/territories/waitlist/"' in f]
-    assert any('name="zip_code" value="33139"' in f for f in reserve)
-    assert [re.search(r'name="zip_code" value="(\d+)"', f)[1] for f in waitlist] == ["33109"]
-    assert "33139 · Miami Beach, FL" in html and "$49.00/month" in html  # standard tier
-    mine = host_client(acme.host, me.user).get("/territories/", {"zip_code": "33101"})
-    assert "Yours" in mine.content.decode()
+    assert [zip_code for zip_code, _ in _cards(html)] == _active(city="Miami Beach")
+    assert all(place == "Miami Beach, FL" for _, place in _cards(html))
+    assert any('name="zip_code" value="33141"' in f for f in reserve)
+    assert [re.search(r'name="zip_code" value="(\d+)"', f)[1] for f in waitlist] == ["33139"]
+    assert "#1 in line" in html  # 33109: they wait for it, so no button
+    assert "$49.00/month" in html and "1/1 taken" in html and "1 waiting" in html
+    mine = _search(acme, me.user, q="33101").content.decode()
+    assert _cards(mine) == [("33101", "Miami, FL")]
+    assert "Yours" in mine and not [f for f in _forms(mine) if "/billing/reserve/" in f]
 
 
-def test_search_near_a_zip_lists_distances(acme):
-    response = host_client(acme.host, acme.admin).get(
-        "/territories/", {"near": "10001", "radius_miles": "2"})
+@pytest.mark.parametrize("params", [{}, {"page": "3"}, {"utm_source": "mail", "within": "10"},
+                                    {"q": "  "}, {"q": ","}])
+def test_a_visit_without_a_search_shows_the_box_and_no_error(acme, params):
+    response = _search(acme, **params)
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "10001 · New York, NY" in html
-    assert "0.0 mi" in html
+    assert 'errorlist' not in html and 'aria-invalid' not in html
+    assert '<label for="id_q">ZIP, city or state</label>' in html
+    assert '<label for="id_within">Within</label>' in html
+    assert 'href="/territories/mine/"' in html  # "My territories"
+    assert _cards(html) == []
+    _no_inline_code(html)
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"zip_code": "12"}, "zip_code"),
-    ({"state": "Texas"}, "state"),
-    ({"near": "00000"}, "near"),
-    ({"near": "10001", "radius_miles": "500"}, "radius_miles"),
+@pytest.mark.parametrize(("typed", "filters", "heading"), [
+    ("Chicago, IL", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
+    ("chicago il", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
+    ("Chicago , Illinois", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
+    ("  Chicago  ", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
+    ("St. Louis, MO", {"city": "Saint Louis", "state": "MO"}, "ZIPs in Saint Louis, MO"),
+    ("RI", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
+    ("ri", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
+    ("Rhode Island", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
+    (", RI", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
+    ("60606", {"zip_code": "60606"}, "1 ZIP ZIP 60606"),
+    ("60606-1234", {"zip_code": "60606"}, "1 ZIP ZIP 60606"),
 ])
-def test_bad_search_input_is_shown_beside_its_field(acme, query, field):
-    response = host_client(acme.host, acme.admin).get("/territories/", query)
+def test_the_box_reads_a_zip_a_city_with_or_without_its_state_and_a_state(
+        acme, typed, filters, heading):
+    expected = _active(**filters)
+
+    response = _search(acme, q=typed)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert heading in _heading(html)
+    assert _heading(html).startswith(f"{len(expected):,} ZIP")
+    assert [zip_code for zip_code, _ in _cards(html)] == expected[:25]
+
+
+def test_a_zip_with_a_radius_lists_the_zips_around_it_nearest_first(acme):
+    centre = Territory.objects.get(zip_code="60606")
+    around = sorted(
+        (haversine_miles(centre.latitude, centre.longitude, t.latitude, t.longitude), t.zip_code)
+        for t in Territory.objects.filter(is_active=True, state__in=["IL", "IN"]))
+    within = [zip_code for miles, zip_code in around if miles <= 5]
+
+    response = _search(acme, q="60606", within="5")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"{len(within):,} ZIPs within 5 miles of 60606" in _heading(html)
+    assert [zip_code for zip_code, _ in _cards(html)] == within[:25]
+    assert _cards(html)[0] == ("60606", "Chicago, IL") and "0.0 mi" in html
+    assert '<option value="5" selected>5 miles</option>' in html
+
+
+def test_a_radius_with_a_city_is_explained_not_applied(acme):
+    response = _search(acme, q="Chicago, IL", within="50")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert [zip_code for zip_code, _ in _cards(html)] == _active(city="Chicago")[:25]
+    assert "The distance applies when you search a ZIP." in html
+
+
+def test_a_city_in_several_states_lists_them_all_and_offers_each_state(acme):
+    states = sorted(set(Territory.objects.filter(city="Springfield", is_active=True)
+                        .values_list("state", flat=True)))
+
+    response = _search(acme, q="springfield")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert _heading(html).startswith(f"{len(_active(city='Springfield')):,} ZIPs in Springfield")
+    assert f"There is a Springfield in {len(states)} states" in html
+    assert f'href="?q=Springfield%2C%20{states[0]}"' in html
+
+
+def test_a_city_named_like_a_state_offers_the_whole_state(acme):
+    html = _search(acme, q="New York").content.decode()
+
+    assert {place for _, place in _cards(html)} == {"New York, NY"}
+    assert 'href="?q=NY">All of New York</a>' in html
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("999", "A ZIP code has 5 digits, like 60606."),
+    ("1234567", "A ZIP code has 5 digits, like 60606."),
+    ("00000", "There is no territory for ZIP 00000."),
+    ("ZZ", "“ZZ” is not a US state."),
+    ("Atlantis", "We know no city called “Atlantis”."),
+    ("Chicago, ZZ", "“ZZ” is not a US state."),
+    ("Chicago, CA", "There is no Chicago in California."),
+    ("Chicago\x00", "Null characters are not allowed."),
+    ("x" * 101, "That is too long for a ZIP, city or state."),
+])
+def test_bad_input_is_explained_beside_the_box(acme, typed, message):
+    response = _search(acme, q=typed)
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert f'id="id_{field}_error"' in html
-    assert "ZIP code" in html  # the form is shown again to fix it
+    assert message in _box_error(html)
+    assert 'aria-invalid="true" aria-describedby="id_q_error"' in html
+    assert _cards(html) == []
+    assert 'id="t-count"' not in html
+
+
+def test_a_misspelt_city_offers_the_cities_it_may_mean(acme):
+    html = _search(acme, q="Chicgo").content.decode()
+
+    assert "We know no city called “Chicgo”" in _box_error(html)
+    assert 'href="?q=Chicago%2C%20IL">Chicago, IL</a>' in html
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"zip_code": "60606"}, ["60606"]),
+    ({"city": "Miami Beach", "state": "FL"}, "Miami Beach"),
+    ({"city": "miami beach"}, "Miami Beach"),
+    ({"state": "Texas"}, "TX"),
+])
+def test_old_links_still_search(acme, params, expected):
+    zips = expected if isinstance(expected, list) else (
+        _active(state=expected) if len(expected) == 2 else _active(city=expected))
+
+    response = _search(acme, **params)
+
+    assert response.status_code == 200
+    assert [zip_code for zip_code, _ in _cards(response.content.decode())] == zips[:25]
+
+
+def test_an_old_near_link_keeps_its_exact_radius(acme):
+    response = _search(acme, near="10001", radius_miles="2")
+
+    html = response.content.decode()
+    centre = Territory.objects.get(zip_code="10001")
+    assert response.status_code == 200
+    assert "ZIPs within 2 miles of 10001" in _heading(html)
+    assert _cards(html)[0] == ("10001", "New York, NY") and "0.0 mi" in html
+    assert all(haversine_miles(centre.latitude, centre.longitude, t.latitude, t.longitude) <= 2
+               for t in Territory.objects.filter(zip_code__in=[z for z, _ in _cards(html)]))
+    assert '<option value="2" selected>2 miles</option>' in html
+
+
+@pytest.mark.parametrize(("params", "field", "message"), [
+    ({"zip_code": "12"}, "q", "A ZIP code has 5 digits"),
+    ({"near": "00000"}, "q", "There is no territory for ZIP 00000."),
+    ({"near": "10001", "radius_miles": "500"}, "within", "Choose a distance from the list."),
+    ({"q": "10001", "within": "-5"}, "within", "Choose a distance from the list."),
+    ({"q": "10001", "within": "nan"}, "within", "Choose a distance from the list."),
+])
+def test_bad_old_links_are_explained_beside_their_field(acme, params, field, message):
+    response = _search(acme, **params)
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert re.search(rf'<ul class="errorlist" id="id_{field}_error"><li>{re.escape(message)}',
+                     html)
+    assert _cards(html) == []
+
+
+def test_a_whole_state_comes_in_pages(acme):
+    zips = _active(state="IL")
+    pages = -(-len(zips) // 25)
+
+    first = _search(acme, q="IL").content.decode()
+    second = _search(acme, q="IL", page="2").content.decode()
+    junk = _search(acme, q="IL", page="abc").content.decode()
+    beyond = _search(acme, q="IL", page="99999").content.decode()
+
+    assert len(zips) > 1000
+    assert f"Page 1 of {pages}" in first
+    assert 'href="?q=IL&amp;page=2" rel="next">Next</a>' in first
+    assert [z for z, _ in _cards(first)] == zips[:25]
+    assert [z for z, _ in _cards(second)] == zips[25:50]
+    assert 'href="?q=IL&amp;page=1" rel="prev">Previous</a>' in second
+    assert _cards(junk) == _cards(first)
+    assert [z for z, _ in _cards(beyond)] == zips[(pages - 1) * 25:]
+
+
+def test_an_old_link_pages_on_as_a_new_search(acme):
+    html = _search(acme, state="RI", utm_source="mail").content.decode()
+
+    assert 'href="?q=RI&amp;page=2" rel="next">Next</a>' in html
+
+
+def test_the_number_of_queries_does_not_grow_with_the_results(acme):
+    with CaptureQueriesContext(connection) as many:
+        full_page = _search(acme, q="IL")
+    with CaptureQueriesContext(connection) as one:
+        single = _search(acme, q="AS")
+
+    assert (len(_cards(full_page.content.decode())), len(_cards(single.content.decode()))) == (
+        25, 1)
+    assert len(many) == len(one)
 
 
 def test_the_territory_pages_need_a_seat_here(acme, globex):
