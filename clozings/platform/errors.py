@@ -114,8 +114,12 @@ def json_error(request, code: str, message: str, status_code: int) -> JsonRespon
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+# Paths answered in the API's JSON error format (the Stripe webhook is an API too).
+API_PATH_PREFIXES = ("/api/", "/billing/stripe/")
+
+
 def is_api_request(request) -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/billing/stripe/")
+    return request.path.startswith(API_PATH_PREFIXES)
 
 
 def error_response(status_code: int, code: str, message: str) -> Response:

@@ -1,6 +1,68 @@
+"""The WSGI application: Django, behind a guard for requests Django cannot even build."""
+
+import codecs
+import json
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.utils.http import parse_header_parameters
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozings.platform.settings")
-application = get_wsgi_application()
+
+# Python's own codecs, not character sets of the web: some fail to decode with errors
+# Django does not expect (punycode, undefined), the others read escapes as text.
+PYTHON_ONLY_CODECS = frozenset({"idna", "mbcs", "oem", "palmos", "punycode",
+                                "raw-unicode-escape", "undefined", "unicode-escape"})
+
+
+def content_type_problem(content_type: str) -> tuple[str, str] | None:
+    """(code, message) when a Content-Type header can't be used to decode the request's text.
+
+    Django decodes the query string with the body's charset while it builds the request,
+    before any middleware or view: a charset that is no text encoding (bz2_codec, base64,
+    rot13) or a parameter in an unknown RFC 2231 charset ends there in a 500.
+    """
+    try:
+        _, params = parse_header_parameters(content_type)
+    except ValueError:  # e.g. `name*=bogus''value`: an RFC 2231 value in an unknown charset
+        return "bad_request", "The Content-Type header is not valid."
+    charset = params.get("charset")
+    if charset is None:
+        return None
+    try:
+        name = codecs.lookup(charset).name
+        "".encode(charset)  # LookupError for a byte transform: not a text encoding
+    except (LookupError, ValueError):  # ValueError: e.g. a NUL in the name
+        name = None
+    if name is None or name in PYTHON_ONLY_CODECS:
+        return "unsupported_charset", f"The charset {charset!r} is not supported; send UTF-8."
+    return None
+
+
+class RejectUndecodableRequests:
+    """Answer 400 to a request whose Content-Type Django would crash on: JSON in the API's
+    error format under the API's paths, plain text elsewhere."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        problem = content_type_problem(environ.get("CONTENT_TYPE", ""))
+        if problem is None:
+            return self.app(environ, start_response)
+        # Imported here: the error format needs settings, which the app above has loaded.
+        from clozings.platform.errors import API_PATH_PREFIXES, error_body
+
+        code, message = problem
+        if environ.get("PATH_INFO", "").startswith(API_PATH_PREFIXES):
+            body, content_type = json.dumps(error_body(code, message)), "application/json"
+        else:
+            body, content_type = message, "text/plain; charset=utf-8"
+        payload = body.encode()
+        start_response("400 Bad Request", [
+            ("Content-Type", content_type), ("Content-Length", str(len(payload))),
+            ("X-Content-Type-Options", "nosniff")])
+        return [payload]
+
+
+application = RejectUndecodableRequests(get_wsgi_application())
