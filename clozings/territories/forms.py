@@ -54,12 +54,12 @@ def search_data(params: QueryDict) -> dict[str, str] | None:
     made before the one-box search, the old fields put into one box. None when the
     query string asks for no search at all (a first visit, or only stray parameters)."""
     if params.get("q", "").strip():
-        return {"q": params["q"], "within": params.get("within", "")}
+        return {"q": params["q"], "within": params.get("within", "").strip()}
     old = {name: params.get(name, "").strip() for name in LEGACY_PARAMS}
     if old["near"]:
         return {"q": old["near"], "within": old["radius_miles"]}
     if old["zip_code"]:
-        return {"q": old["zip_code"], "within": params.get("within", "")}
+        return {"q": old["zip_code"], "within": params.get("within", "").strip()}
     if old["city"] or old["state"]:
         return {"q": ", ".join(v for v in (old["city"], old["state"]) if v), "within": ""}
     return None
@@ -143,21 +143,22 @@ class TerritorySearchForm(forms.Form):
             data["summary"] = f"within {radius:g} miles of {zip_code}"
         else:
             data["query"] = {"zip_code": zip_code}
-            data["summary"] = f"ZIP {zip_code}"
+            data["summary"] = f"for {zip_code}"
 
     def _place(self, data: dict, text: str) -> None:
         """A state, a city, or "City, ST" (the comma may be left out)."""
         city, comma, state_text = text.rpartition(",")
+        city = city.strip(" ,")
         if comma:
             state = _state_code(state_text)
             if state is None:
                 self.add_error("q", f"“{state_text.strip()}” is not a US state. Use two "
                                     "letters after the comma, like Chicago, IL.")
                 return
-            if not city.strip():
+            if not city:
                 self._state(data, state)
                 return
-            self._city(data, city.strip(), state)
+            self._city(data, city, state)
             return
         state = _state_code(text)
         if state is not None and (len(text) == 2 or not selectors.city_places(

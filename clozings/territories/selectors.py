@@ -110,10 +110,11 @@ def territory_for_zip(*, zip_code: str) -> Territory | None:
 def city_places(*, names: list[str]) -> list[tuple[str, str]]:
     """(city, state) pairs of the catalogue spelled like the first of `names` that matches
     (case-insensitive; the alternatives are spellings like "St Louis" / "Saint Louis"),
-    ordered by state."""
+    the place with the most ZIPs first."""
     for name in names:
-        places = list(Territory.objects.filter(is_active=True, city__iexact=name)
-                      .values_list("city", "state").distinct().order_by("state", "city"))
+        rows = (Territory.objects.filter(is_active=True, city__iexact=name)
+                .values("city", "state").annotate(n=Count("*")).order_by("-n", "state", "city"))
+        places = [(row["city"], row["state"]) for row in rows]
         if places:
             return places
     return []

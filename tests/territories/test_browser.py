@@ -123,6 +123,17 @@ def test_on_a_phone_the_results_start_right_under_the_one_search_box(
     # when they page on
     page.get_by_role("link", name="Next").click()
     expect(page.get_by_text("Page 2 of")).to_be_visible()
+    assert phone.small_tap_targets() == []
+    phone.screenshot("2-state-page-2")
+
+    # when they search a city many states have, the page offers each state
+    page.get_by_label("ZIP, city or state").fill("Springfield")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("There is a Springfield in 24 states")).to_be_visible()
+    page.get_by_role("link", name="Springfield, MO").click()
+    expect(page.locator("#t-count")).to_contain_text("ZIPs in Springfield, MO")
+    assert phone.small_tap_targets() == []
+    phone.screenshot("2-city")
 
     # when they search a ZIP and 10 miles around it
     page.get_by_label("ZIP, city or state").fill("60606")

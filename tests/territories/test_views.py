@@ -4,6 +4,7 @@ staff inventory. Forms post to billing's pages for anything that is paid for."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -76,6 +77,14 @@ def test_search_shows_each_zip_with_the_action_it_allows(acme, globex):
     assert "Yours" in mine and not [f for f in _forms(mine) if "/billing/reserve/" in f]
 
 
+def test_a_zip_on_offer_to_the_agent_links_to_the_offer(offer, acme):
+    html = _search(acme, offer.seat.user, q="33135").content.decode()
+
+    assert _cards(html) == [("33135", "Miami, FL")]
+    assert f'href="/territories/offers/{offer.pk}/" aria-label="See the offer for 33135"' in html
+    assert [f for f in _forms(html) if 'name="zip_code"' in f] == []
+
+
 @pytest.mark.parametrize("params", [{}, {"page": "3"}, {"utm_source": "mail", "within": "10"},
                                     {"q": "  "}, {"q": ","}])
 def test_a_visit_without_a_search_shows_the_box_and_no_error(acme, params):
@@ -96,13 +105,14 @@ def test_a_visit_without_a_search_shows_the_box_and_no_error(acme, params):
     ("chicago il", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
     ("Chicago , Illinois", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
     ("  Chicago  ", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
+    ("Chicago,, IL", {"city": "Chicago", "state": "IL"}, "ZIPs in Chicago, IL"),
     ("St. Louis, MO", {"city": "Saint Louis", "state": "MO"}, "ZIPs in Saint Louis, MO"),
     ("RI", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
     ("ri", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
     ("Rhode Island", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
     (", RI", {"state": "RI"}, "ZIPs in Rhode Island (RI)"),
-    ("60606", {"zip_code": "60606"}, "1 ZIP ZIP 60606"),
-    ("60606-1234", {"zip_code": "60606"}, "1 ZIP ZIP 60606"),
+    ("60606", {"zip_code": "60606"}, "1 ZIP for 60606"),
+    ("60606-1234", {"zip_code": "60606"}, "1 ZIP for 60606"),
 ])
 def test_the_box_reads_a_zip_a_city_with_or_without_its_state_and_a_state(
         acme, typed, filters, heading):
@@ -134,6 +144,13 @@ def test_a_zip_with_a_radius_lists_the_zips_around_it_nearest_first(acme):
     assert '<option value="5" selected>5 miles</option>' in html
 
 
+def test_an_unknown_zip_with_a_radius_is_explained_beside_the_box(acme):
+    response = _search(acme, q="00000", within=" 10 ")
+
+    assert response.status_code == 400
+    assert "There is no territory for ZIP 00000." in _box_error(response.content.decode())
+
+
 def test_a_radius_with_a_city_is_explained_not_applied(acme):
     response = _search(acme, q="Chicago, IL", within="50")
 
@@ -144,8 +161,9 @@ def test_a_radius_with_a_city_is_explained_not_applied(acme):
 
 
 def test_a_city_in_several_states_lists_them_all_and_offers_each_state(acme):
-    states = sorted(set(Territory.objects.filter(city="Springfield", is_active=True)
-                        .values_list("state", flat=True)))
+    per_state = Counter(Territory.objects.filter(city="Springfield", is_active=True)
+                        .values_list("state", flat=True))
+    states = sorted(per_state, key=lambda state: (-per_state[state], state))
 
     response = _search(acme, q="springfield")
 
@@ -153,7 +171,8 @@ def test_a_city_in_several_states_lists_them_all_and_offers_each_state(acme):
     assert response.status_code == 200
     assert _heading(html).startswith(f"{len(_active(city='Springfield')):,} ZIPs in Springfield")
     assert f"There is a Springfield in {len(states)} states" in html
-    assert f'href="?q=Springfield%2C%20{states[0]}"' in html
+    assert re.findall(r'href="\?q=Springfield%2C%20([A-Z]{2})"', html) == states[:3]
+    assert f"like Springfield, {states[0]}, to see one" in html
 
 
 def test_a_city_named_like_a_state_offers_the_whole_state(acme):
@@ -227,6 +246,7 @@ def test_an_old_near_link_keeps_its_exact_radius(acme):
     ({"near": "10001", "radius_miles": "500"}, "within", "Choose a distance from the list."),
     ({"q": "10001", "within": "-5"}, "within", "Choose a distance from the list."),
     ({"q": "10001", "within": "nan"}, "within", "Choose a distance from the list."),
+    ({"q": "10001", "within": "1e308"}, "within", "Choose a distance from the list."),
 ])
 def test_bad_old_links_are_explained_beside_their_field(acme, params, field, message):
     response = _search(acme, **params)
