@@ -82,8 +82,6 @@ class ApiView(APIView):
                            code="payload_too_large", status_code=413)
         super().initial(request, *args, **kwargs)
 
-
-
     def parse(self, serializer_class, request, **kwargs) -> dict:
         """Validate request.data (or query params for GET) and return the clean data."""
         data = request.query_params if request.method == "GET" else request.data

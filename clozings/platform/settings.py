@@ -200,7 +200,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "clozings.platform.parsers.JSONParser",  # DRF's, refusing deeply nested bodies
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
