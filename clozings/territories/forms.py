@@ -184,7 +184,7 @@ class TerritorySearchForm(forms.Form):
     def _city(self, data: dict, city: str, state: str | None) -> None:
         places = selectors.city_places(names=_spellings(city))
         if not places:
-            self.suggestions = _places(selectors.cities_starting(prefix=city[:4]))
+            self.suggestions = _places(selectors.cities_starting(prefix=city[:4], state=state))
             self.add_error("q", f"We know no city called “{city}”. " + (
                 "Check the spelling." if self.suggestions else f"Try {EXAMPLES}."))
             return

@@ -120,11 +120,14 @@ def city_places(*, names: list[str]) -> list[tuple[str, str]]:
     return []
 
 
-def cities_starting(*, prefix: str, limit: int = 3) -> list[tuple[str, str]]:
-    """The biggest (city, state) pairs whose name starts with `prefix`: suggestions for
-    a city the catalogue does not know."""
-    rows = (Territory.objects.filter(is_active=True, city__istartswith=prefix)
-            .values("city", "state").annotate(n=Count("*")).order_by("-n", "city", "state"))
+def cities_starting(*, prefix: str, state: str | None = None,
+                    limit: int = 3) -> list[tuple[str, str]]:
+    """The biggest (city, state) pairs whose name starts with `prefix` (in `state`, when
+    given): suggestions for a city the catalogue does not know."""
+    rows = Territory.objects.filter(is_active=True, city__istartswith=prefix)
+    if state:
+        rows = rows.filter(state=state)
+    rows = rows.values("city", "state").annotate(n=Count("*")).order_by("-n", "city", "state")
     return [(row["city"], row["state"]) for row in rows[:limit]]
 
 

@@ -211,6 +211,14 @@ def test_a_misspelt_city_offers_the_cities_it_may_mean(acme):
     assert 'href="?q=Chicago%2C%20IL">Chicago, IL</a>' in html
 
 
+def test_a_misspelt_city_with_its_state_offers_cities_of_that_state(acme):
+    html = _search(acme, q="Springfeld, MA").content.decode()
+
+    assert "We know no city called “Springfeld”" in _box_error(html)
+    assert re.findall(r'href="\?q=[^"]+">([^<]+)</a>', html)[:1] == ["Springfield, MA"]
+    assert {place[-2:] for place in re.findall(r'href="\?q=[^"]+">([^<]+)</a>', html)} == {"MA"}
+
+
 @pytest.mark.parametrize(("params", "expected"), [
     ({"zip_code": "60606"}, ["60606"]),
     ({"city": "Miami Beach", "state": "FL"}, "Miami Beach"),
