@@ -1,9 +1,12 @@
-"""The WSGI application: Django, behind a guard for requests Django cannot even build."""
+"""The WSGI application: Django, behind a guard for requests Django fails on while it
+builds them (a 500 from the server otherwise)."""
 
 import codecs
 import json
+import logging
 import os
 
+from django.core.exceptions import SuspiciousOperation
 from django.core.wsgi import get_wsgi_application
 from django.utils.http import parse_header_parameters
 
@@ -40,20 +43,31 @@ def content_type_problem(content_type: str) -> tuple[str, str] | None:
 
 
 class RejectUndecodableRequests:
-    """Answer 400 to a request whose Content-Type Django would crash on: JSON in the API's
-    error format under the API's paths, plain text elsewhere."""
+    """Answer 400 to a request Django fails on while it builds it, before its own error
+    handling: JSON in the API's error format under the API's paths, plain text elsewhere."""
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
         problem = content_type_problem(environ.get("CONTENT_TYPE", ""))
-        if problem is None:
+        if problem is not None:
+            return self.refuse(environ, start_response, *problem)
+        try:
             return self.app(environ, start_response)
+        except SuspiciousOperation as exc:
+            # Django answers these with a 400 from inside its handler; one raised while the
+            # request is built (a charset makes Django parse the query string right away, so
+            # too many fields in it raise TooManyFieldsSent there) escapes to the server.
+            logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
+            return self.refuse(environ, start_response, "bad_request",
+                               "The request was not understood.")
+
+    @staticmethod
+    def refuse(environ, start_response, code: str, message: str):
         # Imported here: the error format needs settings, which the app above has loaded.
         from clozings.platform.errors import API_PATH_PREFIXES, error_body
 
-        code, message = problem
         if environ.get("PATH_INFO", "").startswith(API_PATH_PREFIXES):
             body, content_type = json.dumps(error_body(code, message)), "application/json"
         else:

@@ -1,4 +1,6 @@
-"""The WSGI entry point answers 400, never 500, to a Content-Type Django can't decode with.
+"""The WSGI entry point answers 400, never 500, to requests Django fails on while it builds
+them, before its own error handling (a Content-Type it can't decode with, too many query
+fields under a charset).
 
 Found by fuzzing: `Content-Type: application/json; charset=bz2_codec` with a query string
 crashed in Django's request construction, before any middleware could answer.
@@ -7,6 +9,7 @@ crashed in Django's request construction, before any middleware could answer.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from clozings.platform.wsgi import application
 from tests.wsgi_client import InTestTransaction, call_wsgi
@@ -43,6 +46,22 @@ def test_a_parameter_in_an_unknown_rfc_2231_charset_gets_a_json_400():
     assert response.status_code == 400
     assert response.json()["error"] == {"code": "bad_request",
                                         "message": "The Content-Type header is not valid."}
+
+
+def test_too_many_query_fields_with_a_charset_get_a_json_400(db):
+    # A charset makes Django parse the query string while it builds the request, so
+    # TooManyFieldsSent was raised where Django's own 400 handling does not reach.
+    count = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1
+    fields = "&".join(f"f{number}=1" for number in range(count))
+
+    app = InTestTransaction(application)  # Django is reached: it signals a request start
+
+    response = call_wsgi(app, host="localhost", method="GET", path="/api/v1/territories",
+                         query=fields, headers={"Content-Type": "text/plain; charset=cp1125"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "bad_request",
+                                        "message": "The request was not understood."}
 
 
 def test_a_page_request_in_such_a_charset_gets_a_plain_400():
