@@ -13,9 +13,12 @@ def seat_for(request) -> Seat | None:
     cached = getattr(request, "seat", None)
     if cached is not None and cached.user_id == request.user.pk:
         return cached
-    request.seat = Seat.objects.filter(
-        brokerage=brokerage, user=request.user, status=Seat.Status.ACTIVE
-    ).first()
+    # [:1] and not first(): (brokerage, user) is unique, and ordering costs CPU per request
+    request.seat = next(iter(Seat.objects.filter(
+        brokerage=brokerage, user=request.user, status=Seat.Status.ACTIVE)[:1]), None)
+    if request.seat is not None:
+        # the row it was looked up by: seat.brokerage costs no query later
+        request.seat.brokerage = brokerage
     return request.seat
 
 

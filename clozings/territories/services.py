@@ -11,6 +11,7 @@ activate_reservation or abandon_hold) and never the other way round.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import zoneinfo
@@ -19,8 +20,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -112,25 +113,21 @@ def hold_slot(*, seat: Seat, zip_code: str) -> Reservation:
     # One read without a lock first: a full ZIP (the common case under a rush) answers
     # without queueing on the territory's row lock. A holding reservation always has a
     # slot, so "this seat holds it" is a look at the slots.
-    territory = Territory.objects.filter(zip_code=zip_code, is_active=True).annotate(
-        taken=Count("taken_slots"),
-        seat_holds=Exists(Slot.objects.filter(territory=OuterRef("pk"),
-                                              reservation__seat_id=seat.pk)),
-        seat_active=Exists(Seat.objects.filter(pk=seat.pk, status=Seat.Status.ACTIVE)),
-    ).first()
-    if territory is None:
+    found = _availability(zip_code=zip_code, seat_id=seat.pk)
+    if found is None:
         raise _not_found(zip_code)
-    if not territory.seat_active:
+    territory_id, slots, taken, seat_holds, seat_active = found
+    if not seat_active:
         raise ValidationError({"agent_id": ["This agent's seat is not active."]})
-    if territory.seat_holds:
+    if seat_holds:
         raise _already(zip_code)
-    if territory.taken >= territory.slots:
+    if taken >= slots:
         raise _full(zip_code)
     with transaction.atomic():
         territory = Territory.objects.select_for_update(of=("self",)).annotate(
             tier_price_cents=Subquery(TierPrice.objects.filter(tier=OuterRef("tier")).values(
                 "price_cents")[:1]),
-        ).get(pk=territory.pk)
+        ).get(pk=territory_id)
         slots = list(Slot.objects.filter(territory=territory).values_list(
             "number", "reservation__seat_id"))
         if any(holder == seat.pk for _, holder in slots):
@@ -153,6 +150,40 @@ def hold_slot(*, seat: Seat, zip_code: str) -> Reservation:
     logger.info("territory.held", extra={"reservation": reservation.pk, "zip_code": zip_code,
                                          "seat": seat.pk})
     return reservation
+
+
+@functools.cache
+def _availability_sql() -> str:
+    """hold_slot's unlocked first look, written out once: the ORM spent more CPU building
+    this statement (~1.5 ms) than the database spends answering it (~0.1 ms), and under a
+    rush of 100 that CPU is the queue. Names come from the models."""
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    def column(model, name: str) -> str:
+        return connection.ops.quote_name(model._meta.get_field(name).column)
+
+    territory_id = f"t.{column(Territory, 'id')}"
+    slot_territory = f"s.{column(Slot, 'territory')}"
+    return (
+        f"SELECT {territory_id}, t.{column(Territory, 'slots')}, "
+        f"(SELECT count(*) FROM {table(Slot)} s WHERE {slot_territory} = {territory_id}), "
+        f"EXISTS (SELECT 1 FROM {table(Slot)} s JOIN {table(Reservation)} r "
+        f"ON r.{column(Reservation, 'id')} = s.{column(Slot, 'reservation')} "
+        f"WHERE {slot_territory} = {territory_id} AND r.{column(Reservation, 'seat')} = %s), "
+        f"EXISTS (SELECT 1 FROM {table(Seat)} a WHERE a.{column(Seat, 'id')} = %s "
+        f"AND a.{column(Seat, 'status')} = %s) "
+        f"FROM {table(Territory)} t WHERE t.{column(Territory, 'zip_code')} = %s "
+        f"AND t.{column(Territory, 'is_active')}")
+
+
+def _availability(*, zip_code: str, seat_id: int) -> tuple[int, int, int, bool, bool] | None:
+    """(territory id, slots, places taken, the seat holds one, the seat is active) of an
+    offered ZIP, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(_availability_sql(),
+                       [seat_id, seat_id, Seat.Status.ACTIVE.value, zip_code])
+        return cursor.fetchone()
 
 
 def _first_free(slots: int, taken: set[int]) -> int | None:
