@@ -9,10 +9,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from clozings.billing import selectors, services
-from clozings.platform.api import ApiView, error_responses
+from clozings.platform.api import MAX_ID, ApiView, error_responses
 from clozings.platform.errors import ApiError
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin, seat_for
+from clozings.territories.api import ZIP_FIELD
 from clozings.territories.models import Reservation
 from clozings.territories.selectors import reservations_for
 
@@ -43,7 +44,8 @@ class SetupIntentOutput(serializers.Serializer):
 class SetupIntentApi(ApiView):
     permission_classes = [IsBrokerageAdmin]
 
-    @extend_schema(request=None, responses={200: SetupIntentOutput, **_errors(401, 402, 403, 503)})
+    @extend_schema(request=None,
+                   responses={200: SetupIntentOutput, **_errors(401, 402, 403, 413, 503)})
     def post(self, request):
         secret = services.create_setup_intent(brokerage=request.brokerage)
         return Response({"client_secret": secret,
@@ -62,7 +64,8 @@ class PaymentMethodApi(ApiView):
     permission_classes = [IsBrokerageAdmin]
 
     @extend_schema(request=PaymentMethodInput,
-                   responses={200: PaymentMethodOutput, **_errors(400, 401, 402, 403, 503)})
+                   responses={200: PaymentMethodOutput,
+                              **_errors(400, 401, 402, 403, 413, 415, 503)})
     def post(self, request):
         data = self.parse(PaymentMethodInput, request)
         account = services.attach_payment_method(
@@ -119,8 +122,10 @@ class ReservationOutput(serializers.Serializer):
 
 
 class ReservationInput(serializers.Serializer):
-    zip_code = serializers.CharField(max_length=10)
-    agent_id = serializers.IntegerField(required=False, min_value=1,
+    # The ZIP's shape is checked before the card is: a malformed ZIP is a 400 whether or
+    # not the brokerage can pay, never a 402 asking for a card.
+    zip_code = serializers.RegexField(**ZIP_FIELD)
+    agent_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
                                         help_text="A seat id of this brokerage; default: you.")
 
 
@@ -134,8 +139,8 @@ class ReservationListApi(ApiView):
                                 seat=None if seat.is_admin else seat)
         return Response(ReservationOutput(rows, many=True).data)
 
-    @extend_schema(request=ReservationInput, responses={201: ReservationOutput,
-                                             **_errors(400, 401, 402, 403, 404, 409, 503)})
+    @extend_schema(request=ReservationInput, responses={
+        201: ReservationOutput, **_errors(400, 401, 402, 403, 404, 409, 413, 415, 503)})
     def post(self, request):
         data = self.parse(ReservationInput, request)
         caller = seat_for(request)

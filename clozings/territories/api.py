@@ -163,7 +163,7 @@ class WaitlistApi(ApiView):
         operation_id="waitlist_join", request=WaitlistInput,
         description="Joining again returns the same entry.",
         responses={201: WaitlistOutput, **error_responses(
-            400, 401, 403, 404, 409,
+            400, 401, 403, 404, 409, 413, 415,
             s409="`already_reserved`: the agent holds this ZIP; `territory_available`: "
                  "a place is free, reserve it instead.")})
     def post(self, request):
@@ -255,7 +255,8 @@ class StaffTerritoryApi(ApiView):
     permission_classes = [IsPlatformStaff]
 
     @extend_schema(operation_id="staff_territories_update", request=StaffTerritoryInput,
-                   responses={200: StaffTerritoryOutput, **error_responses(400, 401, 403, 404)})
+                   responses={200: StaffTerritoryOutput,
+                              **error_responses(400, 401, 403, 404, 413, 415)})
     def patch(self, request, zip_code: str):
         data = self.parse(StaffTerritoryInput, request)
         territory = services.update_territory(zip_code=zip_code, **data)
@@ -287,7 +288,7 @@ class StaffTierApi(ApiView):
     permission_classes = [IsPlatformStaff]
 
     @extend_schema(operation_id="staff_tiers_update", request=TierInput,
-                   responses={200: TierOutput, **error_responses(400, 401, 403, 404)})
+                   responses={200: TierOutput, **error_responses(400, 401, 403, 404, 413, 415)})
     def patch(self, request, tier: str):
         data = self.parse(TierInput, request)
         tier_price = services.set_tier_price(tier=tier, price_cents=data["price_cents"])
