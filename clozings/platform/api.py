@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from clozings.platform.errors import ApiError
+from clozings.platform.parsers import MAX_JSON_DEPTH
 
 MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints: a larger number can name nothing
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -33,7 +34,8 @@ class ErrorResponse(serializers.Serializer):
 
 
 _ERROR_MEANINGS = {
-    400: "`validation_error` (with `fields`) or `parse_error` (the body is not valid JSON).",
+    400: "`validation_error` (with `fields`), `parse_error` (the body is not valid JSON, or "
+         f"nests deeper than {MAX_JSON_DEPTH} levels) or `unsupported_charset` (send UTF-8).",
     401: "`not_authenticated`: no credentials, or a token that is not valid or has expired.",
     403: "`permission_denied`: signed in, but not allowed here.",
     404: "`not_found`.",
