@@ -27,6 +27,8 @@ class BrokerageMiddleware(TenantMainMiddleware):
         try:
             hostname = self.hostname_from_request(request)
         except DisallowedHost:
+            if is_api_request(request):
+                return json_error(request, "bad_request", "Unknown host.", 400)
             return HttpResponseBadRequest("Unknown host.")
         request.brokerage = None
         if hostname in platform_hosts():
