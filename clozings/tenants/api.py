@@ -104,6 +104,12 @@ class SeatCountsOutput(serializers.Serializer):
     invited = serializers.IntegerField(source="invited_seats")
 
 
+class ReservationCountsOutput(serializers.Serializer):
+    active = serializers.IntegerField(source="active_reservations")
+    past_due = serializers.IntegerField(source="past_due_reservations")
+    suspended = serializers.IntegerField(source="suspended_reservations")
+
+
 class BrokerageListOutput(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
@@ -111,6 +117,7 @@ class BrokerageListOutput(serializers.Serializer):
     time_zone = serializers.CharField()
     created_at = serializers.DateTimeField()
     seats = SeatCountsOutput(source="*")
+    reservations = ReservationCountsOutput(source="*")
 
     def get_host(self, brokerage) -> str:
         return services.brokerage_host(brokerage)

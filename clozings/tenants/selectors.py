@@ -17,12 +17,24 @@ def memberships_for(*, user: User) -> QuerySet[Seat]:
 
 
 def brokerages_with_seat_counts() -> QuerySet[Brokerage]:
-    """Every brokerage with its active and invited seat counts, in one query."""
+    """Every brokerage with its seat counts and its territory reservations by status, in
+    one query. Reservations are the territories app's (reached by their reverse relation,
+    so tenants imports nothing of it); DISTINCT keeps the two joins from multiplying."""
+
+    def seats(status: str) -> Count:
+        return Count("seats", filter=Q(seats__status=status), distinct=True)
+
+    def reservations(status: str) -> Count:
+        return Count("reservations", filter=Q(reservations__status=status), distinct=True)
+
     return (
         Brokerage.objects.exclude(schema_name="public")
         .annotate(
-            active_seats=Count("seats", filter=Q(seats__status=Seat.Status.ACTIVE)),
-            invited_seats=Count("seats", filter=Q(seats__status=Seat.Status.INVITED)),
+            active_seats=seats(Seat.Status.ACTIVE),
+            invited_seats=seats(Seat.Status.INVITED),
+            active_reservations=reservations("active"),
+            past_due_reservations=reservations("past_due"),
+            suspended_reservations=reservations("suspended"),
         )
         .order_by("slug")
     )

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from clozings.platform.auth import issue_token
 from clozings.tenants.models import Brokerage, Domain, Seat, User
 from tests.tenants.factories import PASSWORD, SeatFactory, UserFactory
+from tests.territories.factories import active_reservation, agent
 
 TOKEN_URL = "/api/v1/auth/token"
 BROKERAGES_URL = "/api/v1/brokerages"
@@ -642,3 +643,17 @@ def test_a_brokerage_racing_another_for_the_same_slug_is_told_the_slug_is_taken(
     assert "taken" in response.json()["error"]["fields"]["slug"][0]
     assert Brokerage.objects.count() == before
     assert not User.objects.filter(email="sam@sunrise.test").exists()
+
+
+def test_brokerage_list_counts_reservations_by_status_without_multiplying_seats(staff, acme):
+    first, second = agent(acme.brokerage), agent(acme.brokerage)
+    active_reservation(first, "60606")
+    late = active_reservation(second, "60607")
+    late.status = "past_due"
+    late.save(update_fields=["status"])
+
+    rows = {row["slug"]: row for row in api("localhost", staff).get(BROKERAGES_URL).json()}
+
+    assert rows["acme"]["reservations"] == {"active": 1, "past_due": 1, "suspended": 0}
+    assert rows["acme"]["seats"] == {"active": 3, "invited": 0}
+    assert rows["globex"]["reservations"] == {"active": 0, "past_due": 0, "suspended": 0}
