@@ -15,6 +15,7 @@ from clozings.tenants.models import Brokerage, Seat, User
 from clozings.tenants.views import handover_token
 from tests.conftest import host_client
 from tests.tenants.factories import PASSWORD, SeatFactory, UserFactory
+from tests.territories.factories import active_reservation
 
 STRONG = "a-long-enough-pass-phrase"
 
@@ -271,9 +272,10 @@ def test_logout_is_post_only_and_signs_out(acme):
 
 
 # --- platform host: staff -------------------------------------------------------------
-def test_platform_staff_logs_in_and_sees_brokerages_with_seat_counts(acme, globex):
+def test_platform_staff_logs_in_and_sees_brokerages_with_seat_and_territory_counts(
+        acme, globex):
     staff = UserFactory(is_staff=True)
-    SeatFactory(brokerage=acme.brokerage)
+    active_reservation(SeatFactory(brokerage=acme.brokerage), "60606")
     _invited(acme)
     client = host_client("localhost")
 
@@ -281,9 +283,9 @@ def test_platform_staff_logs_in_and_sees_brokerages_with_seat_counts(acme, globe
     page = client.get("/staff/")
 
     assert response["Location"] == "/staff/"
-    rows = re.findall(r"<strong>(\w+)</strong>.*?<td class=\"num\">(\d+)</td>\s*"
-                      r"<td class=\"num\">(\d+)</td>", page.content.decode(), re.S)
-    assert ("Acme", "2", "1") in rows and ("Globex", "1", "0") in rows
+    rows = re.findall(r"<strong>(\w+)</strong>.*?" + r"\s*".join(
+        [r"<td class=\"num\">(\d+)</td>"] * 4), page.content.decode(), re.S)
+    assert ("Acme", "2", "1", "1", "0") in rows and ("Globex", "1", "0", "0", "0") in rows
 
 
 def test_platform_login_refuses_people_who_are_not_staff(acme):
