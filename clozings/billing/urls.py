@@ -5,7 +5,7 @@ from django.urls import path
 from clozings.billing import api, views, webhooks
 
 public: list = [
-    path("billing/stripe/webhook", webhooks.stripe_webhook, name="stripe-webhook"),
+    path("billing/stripe/webhook", webhooks.StripeWebhookApi.as_view(), name="stripe-webhook"),
 ]
 brokerage: list = [
     path("api/v1/billing", api.BillingApi.as_view(), name="api-billing"),

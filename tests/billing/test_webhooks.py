@@ -6,8 +6,10 @@ import json
 import time
 
 import pytest
+from django.conf import settings
+from django.test import Client
 
-from clozings.billing import services
+from clozings.billing import services, webhooks
 from clozings.billing.models import BillingAccount, WebhookEvent
 from clozings.territories.models import Reservation
 from tests.billing.conftest import add_card, sign, stripe_api
@@ -136,3 +138,50 @@ def test_processing_reads_current_state_not_the_event(acme, localstripe, platfor
     assert stripe_api().subscriptions.retrieve(account.stripe_subscription_id).status == "active"
 
 
+
+
+def test_the_signature_is_checked_on_the_exact_bytes_sent(platform_client):
+    # given a signed event laid out as no JSON encoder here would write it again
+    body = (b'{ "type" :"invoice.paid",\n  "id":"evt_\\u0072aw", "object": "event",'
+            b' "data": {"object": {"object": "invoice", "id": "in_1"}} }  \n')
+    # when
+    response = post(platform_client, body, sign(body))
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "id": "evt_raw", "duplicate": False}
+    assert WebhookEvent.objects.get().stripe_event_id == "evt_raw"
+
+
+def test_no_session_bearer_token_or_csrf_token_is_asked_for(acme, platform_client):
+    # given a client that enforces CSRF, signed in, with a made-up bearer token
+    client = Client(HTTP_HOST="localhost", enforce_csrf_checks=True)
+    client.force_login(acme.admin)
+    body = event_body("evt_no_auth")
+    # when
+    response = client.post(WEBHOOK, data=body, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=sign(body), HTTP_AUTHORIZATION="Bearer made-up")
+    # then
+    assert response.status_code == 200
+    assert WebhookEvent.objects.filter(stripe_event_id="evt_no_auth").count() == 1
+
+
+@pytest.mark.parametrize("size", [webhooks.MAX_PAYLOAD_BYTES + 1,
+                                  settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1])
+def test_an_oversized_body_is_413_before_it_is_read(platform_client, size):
+    # given a signed body of `size` bytes
+    body = event_body("evt_big")[:-1] + b" " * (size - len(event_body("evt_big"))) + b"}"
+    # when
+    response = post(platform_client, body, sign(body))
+    # then
+    assert (len(body), response.status_code) == (size, 413)
+    assert response.json() == {"error": {"code": "payload_too_large",
+                                         "message": "The event is too large."}}
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete", "options", "head"])
+def test_every_other_method_is_405_naming_post(platform_client, method):
+    # when
+    response = getattr(platform_client, method)(WEBHOOK)
+    # then
+    assert (response.status_code, response["Allow"]) == (405, "POST")

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from drf_spectacular.validation import validate_schema
 
+from tests.billing.conftest import WEBHOOK_SECRET, sign
 from tests.tenants.factories import PASSWORD
 
 
@@ -92,3 +93,39 @@ def test_real_error_and_token_bodies_fit_the_schema(acme):
     assert matches(document, "ErrorResponse", refused.json())
     assert matches(document, "TokenOutput", signed_in.json())
     assert not matches(document, "ErrorResponse", {"detail": "not our format"})
+
+
+def test_the_stripe_webhook_is_described_on_the_platform_host_only(acme):
+    platform = schema_of("localhost")
+    brokerage = schema_of("acme.localhost")
+
+    webhook = platform["paths"]["/billing/stripe/webhook"]
+    assert set(webhook) == {"post"}
+    operation = webhook["post"]
+    assert set(operation["responses"]) == {"200", "400", "405", "413"}
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"] == (
+        "#/components/schemas/ErrorResponse")
+    assert [(p["in"], p["name"], p["required"]) for p in operation["parameters"]] == [
+        ("header", "Stripe-Signature", True)]
+    assert "application/json" in operation["requestBody"]["content"]
+    assert "security" not in operation
+    assert "/billing/stripe/webhook" not in brokerage["paths"]
+
+
+def test_real_webhook_answers_fit_the_schema(db, platform_client, settings):
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    document = schema_of("localhost")
+    body = json.dumps({"id": "evt_schema", "object": "event", "type": "invoice.paid",
+                       "data": {"object": {"id": "in_1"}}}).encode()
+
+    unsigned = platform_client.post("/billing/stripe/webhook", body,
+                                    content_type="application/json")
+    received = platform_client.post("/billing/stripe/webhook", body,
+                                    content_type="application/json",
+                                    HTTP_STRIPE_SIGNATURE=sign(body))
+
+    assert unsigned.status_code == 400
+    assert matches(document, "ErrorResponse", unsigned.json())
+    assert received.status_code == 200
+    assert matches(document, "WebhookReceived", received.json())
+    assert not matches(document, "WebhookReceived", unsigned.json())
