@@ -33,8 +33,12 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m clozings.platform.embedded -- $(BIN)/python -m tests.perf.run_all
 
+## ruff, DESIGN.md's import contracts (import-linter), the k8s manifests, the Dockerfile.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check clozings tests
+	$(BIN)/lint-imports
+	$(BIN)/kubernetes-validate --strict --quiet $(filter-out %/kustomization.yaml,$(wildcard infra/k8s/*.yaml))
+	$(BIN)/hadolint --failure-threshold warning infra/Dockerfile
 
 clean:
 	rm -rf $(VENV) test-artefacts bench-results
