@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozings.platform.settings")
 
-from celery.signals import task_prerun  # noqa: E402
+from celery.signals import task_postrun, task_prerun  # noqa: E402
 from django.db import connection  # noqa: E402
 from tenant_schemas_celery.app import CeleryApp  # noqa: E402
 
@@ -20,3 +20,17 @@ def _tag_brokerage(task=None, **kwargs) -> None:
     from clozings.platform.observability import tag_brokerage
 
     tag_brokerage(getattr(connection.tenant, "slug", None))
+
+
+@task_prerun.connect(weak=False, dispatch_uid="clozings_log_task_id")
+def _log_task_id(task_id=None, **kwargs) -> None:
+    from clozings.platform.logs import request_id
+
+    request_id.set(task_id)
+
+
+@task_postrun.connect(weak=False, dispatch_uid="clozings_clear_task_id")
+def _clear_task_id(**kwargs) -> None:
+    from clozings.platform.logs import request_id
+
+    request_id.set(None)

@@ -59,6 +59,7 @@ ROOT_URLCONF = "clozings.platform.urls_brokerage"
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
+    "clozings.platform.logs.RequestIdMiddleware",
     "clozings.tenants.middleware.BrokerageMiddleware",
     "clozings.platform.observability.SentryBrokerageMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -249,8 +250,9 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One JSON line per event with its extra={...} fields, schema and request id.
+    "formatters": {"json": {"()": "clozings.platform.logs.EventFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
