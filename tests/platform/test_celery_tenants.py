@@ -30,6 +30,7 @@ from django_tenants.utils import tenant_context
 
 from clozings.platform.celery import app
 from clozings.platform.tasks import record_schema
+from clozings.platform.tenancy import enqueue_on_commit
 from tests.conftest import host_client
 from tests.platform.test_sentry import _Collector
 
@@ -172,3 +173,32 @@ def test_task_failing_in_a_brokerages_schema_reaches_sentry_tagged_with_the_brok
     [event] = _error_events(sentry_server, worker)
     assert event["exception"]["values"][-1]["type"] == "TypeError"
     assert event["tags"]["brokerage"] == "acme"
+
+
+def test_enqueue_on_commit_sends_after_commit_and_the_task_runs_in_the_callers_schema(
+        transactional_db, acme, worker, broker):
+    # given
+    key = f"test:schema:{uuid.uuid4().hex}"
+
+    # when: enqueued inside a transaction in acme's schema
+    with tenant_context(acme.brokerage), transaction.atomic():
+        enqueue_on_commit(record_schema.s(key=key).set(queue=QUEUE))
+        queued_before_commit = broker.llen(QUEUE)
+
+    # then: nothing left before the commit; after it the worker ran it in acme's schema
+    assert queued_before_commit == 0
+    assert _schema_recorded(broker, key, worker) == "brk_acme"
+
+
+def test_enqueue_on_commit_never_fails_the_caller_when_sending_fails(transactional_db, acme,
+                                                                     caplog):
+    # given: a message the broker cannot take (kombu cannot serialise an object())
+    signature = record_schema.s(key=object()).set(queue=QUEUE)
+
+    # when: the transaction commits, the send fails
+    with transaction.atomic():
+        enqueue_on_commit(signature)
+
+    # then: the caller carried on, and the failure is logged with the task's name
+    [record] = [r for r in caplog.records if r.getMessage() == "task.enqueue_failed"]
+    assert record.task == "platform.record_schema"

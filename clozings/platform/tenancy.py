@@ -1,0 +1,42 @@
+"""Running code in a brokerage's schema, and sending tasks once the data they need is
+committed.
+
+Kernel module: imports no app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+from django_tenants.utils import schema_context
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def in_schema(schema_name: str) -> Iterator[None]:
+    """Run the block in `schema_name` (a brokerage's, or "public"), then restore the schema
+    the connection had before, even when the block raises."""
+    with schema_context(schema_name):
+        yield
+
+
+def current_schema() -> str:
+    return connection.schema_name
+
+
+def enqueue_on_commit(task, *args, **kwargs) -> None:
+    """Send `task` (the imported Celery task, never a name) once the current transaction
+    commits, or at once outside one. A broker outage is logged and never fails the caller:
+    whatever must happen is recorded in the database, and a beat sweeper sends it again."""
+
+    def send() -> None:
+        try:
+            task.apply_async(args=args, kwargs=kwargs)
+        except Exception:  # noqa: BLE001 - kombu raises many kinds; the caller must not fail
+            logger.exception("task.enqueue_failed", extra={"task": task.name})
+
+    transaction.on_commit(send, robust=True)
