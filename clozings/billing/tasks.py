@@ -25,12 +25,13 @@ def process_webhook_event(self, event_pk: int) -> str | None:
     return event.type if event else None
 
 
-@shared_task(name="billing.sync_seat_quantity", acks_late=True, time_limit=60, **RETRY)
+# Time limits stay under services.CLAIM_SECONDS, so a live run never outlasts its lease.
+@shared_task(name="billing.sync_seat_quantity", acks_late=True, time_limit=45, **RETRY)
 def sync_seat_quantity(brokerage_id: int) -> int | None:
     return services.sync_seat_quantity(brokerage_id=brokerage_id)
 
 
-@shared_task(name="billing.remove_reservation_item", acks_late=True, time_limit=60, **RETRY)
+@shared_task(name="billing.remove_reservation_item", acks_late=True, time_limit=45, **RETRY)
 def remove_reservation_item(stripe_item_id: str, brokerage_id: int) -> bool:
     return services.remove_reservation_item(stripe_item_id=stripe_item_id,
                                             brokerage_id=brokerage_id)
@@ -41,6 +42,6 @@ def retry_open_invoice(account_id: int) -> str | None:
     return services.retry_open_invoice(account_id=account_id)
 
 
-@shared_task(name="billing.reconcile_pending_holds", acks_late=True, time_limit=240)
-def reconcile_pending_holds() -> dict:
-    return services.reconcile_pending_holds()
+@shared_task(name="billing.sweep", acks_late=True, time_limit=240)
+def sweep() -> dict:
+    return services.sweep()
