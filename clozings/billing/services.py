@@ -51,6 +51,8 @@ SWEEP_AFTER_SECONDS = 30
 # Deeper than any Stripe object; deeper bodies are refused (and kept for staff).
 MAX_EVENT_DEPTH = 32
 SWEEP_BATCH = 200
+# An event that failed this often is left to staff (the stuck events of the console).
+MAX_EVENT_ATTEMPTS = 20
 
 
 # --- the customer and the card ----------------------------------------------------------
@@ -579,8 +581,11 @@ def _paid_through(event_type: str, payload: dict) -> datetime | None:
     return latest
 
 
-def record_webhook_failure(*, event_pk: int, error: str) -> None:
-    WebhookEvent.objects.filter(pk=event_pk).update(error=error[:2000])
+def record_webhook_failure(*, event_pk: int, error: str, retry_in: int = 0) -> None:
+    """Keep the error for staff; a retry due in `retry_in` seconds is left to its task
+    (the sweeper waits for it before sending another)."""
+    WebhookEvent.objects.filter(pk=event_pk).update(
+        error=error[:2000], enqueued_at=timezone.now() + timedelta(seconds=retry_in))
 
 
 def _customer_of(payload: dict) -> str | None:
@@ -727,10 +732,12 @@ def _sweep_removals(now: datetime) -> int:
 
 
 def _sweep_events(now: datetime) -> int:
-    """Events whose task was sent over half a minute ago and has not finished are sent
-    again (processing re-reads Stripe, so a second run is harmless)."""
+    """Events whose task was sent over half a minute ago (or whose retry was due then)
+    and has not finished are sent again (processing re-reads Stripe, so a second run is
+    harmless)."""
     cutoff = now - timedelta(seconds=SWEEP_AFTER_SECONDS)
-    stale = WebhookEvent.objects.filter(processed_at__isnull=True, rejected=False).filter(
+    stale = WebhookEvent.objects.filter(processed_at__isnull=True, rejected=False,
+                                        attempts__lt=MAX_EVENT_ATTEMPTS).filter(
         Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, received_at__lt=cutoff))
     sent = 0
     for pk, enqueued_at in list(stale.values_list("pk", "enqueued_at")[:SWEEP_BATCH]):

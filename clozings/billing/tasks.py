@@ -17,8 +17,9 @@ def process_webhook_event(self, event_pk: int) -> str | None:
     try:
         event = services.process_webhook_event(event_pk=event_pk)
     except StripeUnavailable as exc:
-        services.record_webhook_failure(event_pk=event_pk, error=str(exc))
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries)) from exc
+        countdown = min(300, 5 * 2 ** self.request.retries)
+        services.record_webhook_failure(event_pk=event_pk, error=str(exc), retry_in=countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
     except Exception as exc:
         services.record_webhook_failure(event_pk=event_pk, error=repr(exc))
         raise

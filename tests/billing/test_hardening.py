@@ -5,9 +5,10 @@ events are refused and kept, and sweepers finish what a lost task left behind.""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -240,8 +241,6 @@ def test_the_first_customer_is_made_without_holding_the_account_row(
     with proxy_for(localstripe) as proxy:
         settings.STRIPE_API_BASE = proxy.url
         proxy.hold("POST", "/v1/customers")
-        import threading
-
         outcome: list = []
 
         def make():
@@ -329,6 +328,44 @@ def test_the_sweeper_syncs_seats_a_lost_task_left_behind(paying):
     services.sweep(now=timezone.now())
     assert [item["id"] for item in seats_items(account, besides=earlier)] \
         == [account.seats_item_id]
+
+
+@pytest.mark.django_db
+def test_the_sweeper_leaves_a_live_sync_alone_and_takes_over_a_dead_workers(paying,
+                                                                              stripe_proxy):
+    # given a new seat, and a sync in progress elsewhere (its lease is live)
+    SeatFactory(brokerage=paying.brokerage)
+    account = BillingAccount.objects.get(brokerage=paying.brokerage)
+    BillingAccount.objects.filter(pk=account.pk).update(
+        seats_claimed_until=timezone.now() + timedelta(seconds=40))
+    # when the sweeper runs beside it
+    services.sweep(now=timezone.now())
+    # then it writes nothing to Stripe
+    assert stripe_proxy.keys("POST", "/v1/subscription_items") == []
+    # when that worker died: its lease lapses and the next sweep finishes the sync
+    BillingAccount.objects.filter(pk=account.pk).update(
+        seats_claimed_until=timezone.now() - timedelta(seconds=1))
+    services.sweep(now=timezone.now())
+    account.refresh_from_db()
+    assert (account.seats_quantity, account.seats_claimed_until) == (2, None)
+    assert len(stripe_proxy.keys("POST", "/v1/subscription_items")) == 1
+    assert int(stripe_api().subscription_items.retrieve(account.seats_item_id).quantity) == 2
+
+
+@pytest.mark.django_db
+def test_a_webhook_retry_that_is_due_later_is_not_sent_again_meanwhile(platform_client):
+    body = json.dumps({"id": "evt_retry_1", "type": "invoice.paid",
+                       "data": {"object": {"object": "invoice", "customer": "cus_x"}}}).encode()
+    assert platform_client.post(WEBHOOK, data=body, content_type="application/json",
+                                HTTP_STRIPE_SIGNATURE=sign(body)).status_code == 200
+    event = WebhookEvent.objects.get()
+    services.record_webhook_failure(event_pk=event.pk, error="Stripe timed out", retry_in=160)
+    purge_queue()
+    services.sweep(now=timezone.now() + timedelta(seconds=120))
+    early = queued("billing.process_webhook_event")
+    services.sweep(now=timezone.now() + timedelta(seconds=200))
+    assert (early, queued("billing.process_webhook_event")) == (0, 1)
+    purge_queue()
 
 
 @pytest.mark.django_db
