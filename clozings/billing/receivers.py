@@ -24,6 +24,8 @@ def _has_subscription(brokerage_id: int) -> bool:
 @receiver(post_save, sender=Seat, dispatch_uid="billing.seat_saved")
 def seat_saved(sender, instance: Seat, created: bool = False, update_fields=None,
                **kwargs) -> None:
+    if created and instance.status != Seat.Status.ACTIVE:
+        return  # an invitation: nobody is billed for it until it is accepted
     if not created and update_fields is not None and "status" not in update_fields:
         return  # a role or a name changed: the number of active seats did not
     if _has_subscription(instance.brokerage_id):

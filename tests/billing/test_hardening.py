@@ -208,11 +208,14 @@ def test_deactivating_a_seat_queues_one_seat_sync(paying, django_capture_on_comm
 
 
 @pytest.mark.django_db
-def test_a_role_change_queues_no_seat_sync(paying, django_capture_on_commit_callbacks):
+def test_a_role_change_or_an_invitation_queues_no_seat_sync(
+        paying, django_capture_on_commit_callbacks):
     agent = SeatFactory(brokerage=paying.brokerage)
     purge_queue()
     with django_capture_on_commit_callbacks(execute=True):
         tenants.change_seat_role(seat=agent, role=Seat.Role.ADMIN, by=paying.admin)
+        tenants.invite_seat(brokerage=paying.brokerage, email="new@acme.test", name="New",
+                            notify=False)
     assert queued("billing.sync_seat_quantity") == 0
 
 
