@@ -146,6 +146,29 @@ def test_after_a_renewal_a_released_zip_stays_the_agents_until_the_new_period_en
     assert territories.release_due(now=new_end) == 2
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["customer.subscription.updated", "invoice.paid"])
+def test_either_renewal_event_alone_moves_the_period_end_and_a_late_one_never_back(
+        paying, kind):
+    # given
+    account = BillingAccount.objects.get(brokerage=paying.brokerage)
+    reservation = Reservation.objects.get(territory__zip_code="94103")
+    new_end = (account.current_period_end + timedelta(days=30)).replace(microsecond=0)
+    bodies = {json.loads(body)["type"]: body for body in renewal_events(
+        account, start=account.current_period_end, end=new_end)}
+    older = {json.loads(body)["type"]: body for body in renewal_events(
+        account, start=account.current_period_end - timedelta(days=60),
+        end=account.current_period_end - timedelta(days=30))}
+    # when the renewal, then a stale event of an earlier period, are processed
+    for body in (bodies[kind], older[kind]):
+        services.process_webhook_event(
+            event_pk=WebhookEvent.objects.get(stripe_event_id=deliver(body)["id"]).pk)
+    # then
+    reservation.refresh_from_db()
+    account.refresh_from_db()
+    assert (reservation.period_end, account.current_period_end) == (new_end, new_end)
+
+
 # --- 2. seat sync keys come from what the write means ------------------------------------
 @pytest.mark.django_db
 def test_a_seat_sync_retried_after_a_lost_answer_makes_one_seats_item(paying, stripe_proxy):
