@@ -28,6 +28,12 @@ class BillingAccount(models.Model):
     stripe_subscription_id = models.CharField(max_length=64, blank=True)
     seats_item_id = models.CharField(max_length=64, blank=True)
     seats_quantity = models.PositiveIntegerField(default=0)
+    # Bumped by each seats write that Stripe answered: part of the next write's
+    # idempotency key, so a retry repeats its request and a later change is a new one.
+    seats_version = models.PositiveIntegerField(default=0)
+    # A seat sync in progress holds this lease (compare-and-set, no row lock during the
+    # Stripe call); a worker that dies lets it lapse and the sweeper takes over.
+    seats_claimed_until = models.DateTimeField(null=True, blank=True)
     default_payment_method_id = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
@@ -59,9 +65,35 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Last time a task was sent for it; the sweeper sends another when nothing came of it.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Validly signed but unusable (a NUL, too deep): kept as sent for staff, never processed.
+    rejected = models.BooleanField(default=False)
+    raw_body = models.BinaryField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["processed_at", "received_at"])]
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_event_id}"
+
+
+class ItemRemoval(models.Model):
+    """A released territory's Stripe item, to be taken off the subscription. Recorded in
+    the release's transaction, so a lost task is finished by the sweeper."""
+
+    brokerage = models.ForeignKey(Brokerage, on_delete=models.CASCADE,
+                                  related_name="item_removals")
+    stripe_item_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["done_at", "created_at"],
+                                name="item_removal_pending")]
+
+    def __str__(self) -> str:
+        return f"removal of {self.stripe_item_id} ({'done' if self.done_at else 'pending'})"

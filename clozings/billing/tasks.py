@@ -17,20 +17,22 @@ def process_webhook_event(self, event_pk: int) -> str | None:
     try:
         event = services.process_webhook_event(event_pk=event_pk)
     except StripeUnavailable as exc:
-        services.record_webhook_failure(event_pk=event_pk, error=str(exc))
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries)) from exc
+        countdown = min(300, 5 * 2 ** self.request.retries)
+        services.record_webhook_failure(event_pk=event_pk, error=str(exc), retry_in=countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
     except Exception as exc:
         services.record_webhook_failure(event_pk=event_pk, error=repr(exc))
         raise
     return event.type if event else None
 
 
-@shared_task(name="billing.sync_seat_quantity", acks_late=True, time_limit=60, **RETRY)
+# Time limits stay under services.CLAIM_SECONDS, so a live run never outlasts its lease.
+@shared_task(name="billing.sync_seat_quantity", acks_late=True, time_limit=45, **RETRY)
 def sync_seat_quantity(brokerage_id: int) -> int | None:
     return services.sync_seat_quantity(brokerage_id=brokerage_id)
 
 
-@shared_task(name="billing.remove_reservation_item", acks_late=True, time_limit=60, **RETRY)
+@shared_task(name="billing.remove_reservation_item", acks_late=True, time_limit=45, **RETRY)
 def remove_reservation_item(stripe_item_id: str, brokerage_id: int) -> bool:
     return services.remove_reservation_item(stripe_item_id=stripe_item_id,
                                             brokerage_id=brokerage_id)
@@ -41,6 +43,6 @@ def retry_open_invoice(account_id: int) -> str | None:
     return services.retry_open_invoice(account_id=account_id)
 
 
-@shared_task(name="billing.reconcile_pending_holds", acks_late=True, time_limit=240)
-def reconcile_pending_holds() -> dict:
-    return services.reconcile_pending_holds()
+@shared_task(name="billing.sweep", acks_late=True, time_limit=240)
+def sweep() -> dict:
+    return services.sweep()

@@ -92,7 +92,10 @@ class StripeWebhookApi(ApiView):
                 400, 405, 413,
                 s400="`bad_signature`: the `Stripe-Signature` header is missing, malformed, "
                      "stale or does not match the body; or `bad_event`: a signed body that "
-                     "is not a Stripe event (no `id` or `type`). Nothing is stored.",
+                     "is not a Stripe event (no `id` or `type`: nothing is stored), or a "
+                     "signed event that cannot be processed (a NUL character, nesting "
+                     f"deeper than {services.MAX_EVENT_DEPTH} levels: kept as sent for "
+                     "staff, never processed).",
                 s405="`method_not_allowed`: only POST.",
                 s413=f"`payload_too_large`: the body is over {MAX_PAYLOAD_BYTES} bytes.",
             ),

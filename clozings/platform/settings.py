@@ -125,8 +125,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE: dict = {}
-CELERY_BEAT_SCHEDULE["billing.reconcile_pending_holds"] = {
-    "task": "billing.reconcile_pending_holds", "schedule": 300.0}
+# Billing: finish within a minute what a lost task or a dead worker left (billing.services.sweep).
+CELERY_BEAT_SCHEDULE["billing.sweep"] = {"task": "billing.sweep", "schedule": 30.0}
 # Territories: lapse offers and unpaid or released reservations every few minutes.
 CELERY_BEAT_SCHEDULE.update({
     name: {"task": name, "schedule": 300.0}
@@ -192,7 +192,7 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="usd")
 # Monthly price of one active seat (the subscription's seats item), in cents.
 BILLING_SEAT_PRICE_CENTS = env.int("BILLING_SEAT_PRICE_CENTS", default=1500)
-# A hold still pending after this long is settled by billing.reconcile_pending_holds.
+# A hold still pending after this long is settled by the billing sweep.
 BILLING_PENDING_HOLD_MINUTES = env.int("BILLING_PENDING_HOLD_MINUTES", default=10)
 
 # --- API --------------------------------------------------------------------------------
