@@ -303,8 +303,7 @@ def pending_signup_for(token: str) -> PendingSignup:
         raise ValidationError("This confirmation link is not valid.") from exc
     signup = PendingSignup.objects.filter(pk=payload.get("p")).first()
     if signup is None:
-        raise ValidationError("This confirmation link was already used; your brokerage is "
-                              "ready at its own address.")
+        raise ValidationError("This confirmation link was already used.")
     return signup
 
 
