@@ -142,23 +142,18 @@ def _brokerage_fields(*, name: str, slug: str, time_zone: str, admin_email: str,
     return cleaned
 
 
-def check_password_throttled(*, account: User | None, email: str, password: str,
-                             ip: str) -> bool:
+def check_password_throttled(*, account: User, email: str, password: str, ip: str) -> bool:
     """Whether `password` is the account's, counted by the login throttle like a sign-in.
 
-    Every password check outside the login page and the token API goes through here, so
-    no form gives an attacker more guesses than signing in does. Raises Throttled while
-    the email or the address has used up its failed attempts. With no account, a password
-    is hashed all the same, so the answer takes as long either way.
+    Every password check outside the login page and the token API (which go through
+    Django's authenticate(), itself hashing a dummy password when no account matches)
+    goes through here, so no form gives an attacker more guesses than signing in does.
+    Raises Throttled while the email or the address has used up its failed attempts.
     """
     if not throttling.login_allowed(email=email, ip=ip):
         raise Throttled(wait=throttling.seconds_until_login_allowed(email=email, ip=ip),
                         detail="Too many failed sign-ins.")
-    if account is None:
-        make_password(password)
-        right = False
-    else:
-        right = account.is_active and account.check_password(password or "")
+    right = account.is_active and account.check_password(password or "")
     if right:
         throttling.clear_login_failures(email=email, ip=ip)
     else:
