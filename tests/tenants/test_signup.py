@@ -12,14 +12,17 @@ import re
 import time
 
 import pytest
+import redis
 from django.contrib.auth.hashers import check_password
 from django.core import signing
 from django.db import connection
 from django.test import Client
 
 from clozings.platform.auth import issue_token
+from clozings.platform.embedded import free_port
 from clozings.tenants import services
 from clozings.tenants.models import Brokerage, PendingSignup, Seat, User
+from clozings.tenants.tasks import send_signup_confirmation_task
 from tests.conftest import host_client
 from tests.tenants.factories import PASSWORD, UserFactory
 
@@ -348,3 +351,25 @@ def test_staff_api_password_checks_of_existing_accounts_go_through_the_throttle(
     assert blocked.status_code == 429
     assert blocked.json()["error"]["code"] == "throttled"
     assert not Brokerage.objects.filter(slug="harbor").exists()
+
+
+# --- the mail ------------------------------------------------------------------------------
+def test_a_sign_up_survives_a_mail_server_that_is_down(db, platform_client, mailbox, capture,
+                                                       settings):
+    working_port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+
+    response = _sign_up(platform_client, capture)
+
+    assert response.status_code == 200 and b"Check your email" in response.content
+    queued = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    assert [m["headers"]["task"] for m in queued] == ["tenants.send_signup_confirmation"]
+    assert mailbox == []
+
+    settings.EMAIL_PORT = working_port  # the mail server is back; the worker's retry runs
+    send_signup_confirmation_task.run(PendingSignup.objects.get().pk)
+
+    assert [m["X-Envelope-To"] for m in mailbox] == ["hana@harbor.test"]
+    assert _confirm_path(mailbox[0])
