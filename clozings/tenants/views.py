@@ -175,8 +175,6 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
                     password=form.cleaned_data.get("password", ""),
                     ip=throttling.client_ip(request))
             except ValidationError as exc:
-                if not hasattr(exc, "error_dict"):  # the link itself is spent
-                    return _signup_refused(request, token, " ".join(exc.messages))
                 forms.apply_service_error(form, exc)
             except Throttled as exc:
                 form.add_error(None, _wait_message(exc.wait or 0))
