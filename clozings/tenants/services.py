@@ -223,7 +223,12 @@ def _take_signup_slot(*, ip: str) -> None:
     with schema_context("public"):
         for key, limit, message in limits:
             cache.add(key, 0, timeout=wait + 60)
-            if cache.incr(key) > limit:
+            try:
+                count = cache.incr(key)
+            except ValueError:  # the hour's key expired between add() and incr()
+                count = 1
+                cache.set(key, count, timeout=wait + 60)
+            if count > limit:
                 raise Throttled(wait=wait, detail=message)
 
 
