@@ -57,6 +57,7 @@ OPEN_ROUTES = {
 # The same on the platform host.
 PLATFORM_OPEN_ROUTES = {
     r"^$": "the landing page with sign-up for new brokerages",
+    r"^signup/confirm/<str:token>/$": "a sign-up's mailed link, authorised by its signed token",
     r"^healthz$": "load balancers and probes call it without credentials; it shows no data",
     r"^api/schema/$": "the API's description: it names endpoints and holds no data",
     r"^api/v1/auth/token$": "sign-in: exchanging an email and password needs no token",

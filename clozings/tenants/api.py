@@ -24,6 +24,7 @@ from clozings.tenants.throttling import (
     record_login_failure,
     seconds_until_login_allowed,
 )
+from clozings.tenants.validators import validate_name_characters
 
 
 # --- sign-in ------------------------------------------------------------------------------
@@ -124,10 +125,10 @@ class BrokerageListOutput(serializers.Serializer):
 
 
 class BrokerageInput(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
+    name = serializers.CharField(max_length=120, validators=[validate_name_characters])
     slug = serializers.CharField(max_length=40, help_text="Becomes `<slug>.<domain>`.")
     admin_email = serializers.EmailField(max_length=254)
-    admin_name = serializers.CharField(max_length=150)
+    admin_name = serializers.CharField(max_length=150, validators=[validate_name_characters])
     admin_password = serializers.CharField(max_length=1024, trim_whitespace=False)
     time_zone = serializers.CharField(max_length=64, required=False, default="America/New_York")
 
@@ -145,12 +146,12 @@ class BrokerageListCreateApi(ApiView):
 
     @extend_schema(operation_id="brokerages_create", request=BrokerageInput, responses={
         201: BrokerageCreatedOutput, **error_responses(
-            400, 401, 403, 409, 413, 415,
+            400, 401, 403, 409, 413, 415, 429,
             s409="`conflict`: a concurrent request used the slug or email; try again.")})
     def post(self, request):
         data = self.parse(BrokerageInput, request)
         try:
-            brokerage = services.provision_brokerage(**data)
+            brokerage = services.provision_brokerage(**data, ip=client_ip(request))
         except IntegrityError as exc:
             # A concurrent request took the slug (or made the account) between validation
             # and insert: say which, as a validation error would have a moment later.
@@ -194,7 +195,8 @@ class SeatFilter(serializers.Serializer):
 
 class SeatInviteInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="",
+                                 validators=[validate_name_characters])
     role = serializers.ChoiceField(Seat.Role.choices, required=False, default=Seat.Role.AGENT)
 
 

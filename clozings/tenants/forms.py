@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from clozings.platform.errors import ApiError
 from clozings.tenants.models import TIME_ZONE_CHOICES, Seat
+from clozings.tenants.validators import validate_name_characters
 
 # The zones most brokerages pick, offered first; every other zone follows.
 COMMON_TIME_ZONES = [
@@ -48,7 +49,7 @@ def apply_service_error(form: forms.Form, exc: Exception, field_map: dict | None
 
 class SignupForm(forms.Form):
     brokerage_name = forms.CharField(
-        label="Brokerage name", max_length=120,
+        label="Brokerage name", max_length=120, validators=[validate_name_characters],
         widget=forms.TextInput(attrs={"autocomplete": "organization"}))
     slug = forms.CharField(
         label="Web address", max_length=40,
@@ -57,15 +58,15 @@ class SignupForm(forms.Form):
             "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false",
             "inputmode": "url"}))
     name = forms.CharField(
-        label="Your name", max_length=150,
+        label="Your name", max_length=150, validators=[validate_name_characters],
         widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = forms.EmailField(
         label="Your email", max_length=254,
+        help_text="We email you a link to confirm it before the brokerage is made.",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(
         label="Password", strip=False,
-        help_text="At least 8 characters; not only digits, not a common password. "
-                  "Already on Clozings? Use your existing password.",
+        help_text="At least 8 characters; not only digits, not a common password.",
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     time_zone = forms.ChoiceField(
         label="Time zone", choices=TIME_ZONE_GROUPS, initial="America/New_York",
@@ -74,6 +75,30 @@ class SignupForm(forms.Form):
     # Service error keys -> fields of this form.
     SERVICE_FIELDS = {"name": "brokerage_name", "admin_email": "email",
                       "admin_name": "name", "admin_password": "password"}
+
+    def clean_slug(self) -> str:
+        return self.cleaned_data["slug"].strip().lower()
+
+
+class SignupConfirmForm(forms.Form):
+    """Following a sign-up's confirmation link. The web address is shown only when it
+    was taken since (to choose another); the password only when the email has an
+    account (it is that account's)."""
+
+    slug = forms.CharField(
+        label="Web address", max_length=40,
+        help_text="Lower-case letters, digits and hyphens.",
+        widget=forms.TextInput(attrs={
+            "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false",
+            "inputmode": "url"}))
+    password = forms.CharField(
+        label="Your Clozings password", strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+    def __init__(self, *args, has_account: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not has_account:
+            del self.fields["password"]
 
     def clean_slug(self) -> str:
         return self.cleaned_data["slug"].strip().lower()
@@ -93,6 +118,7 @@ class InviteForm(forms.Form):
         label="Email", max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "off"}))
     name = forms.CharField(label="Name", max_length=150, required=False,
+                           validators=[validate_name_characters],
                            help_text="They can change it when they join.")
     role = forms.ChoiceField(label="Role", choices=Seat.Role.choices, initial=Seat.Role.AGENT)
 
@@ -125,6 +151,7 @@ class NewAccountForm(forms.Form):
     """Accepting an invitation as a person new to Clozings."""
 
     name = forms.CharField(label="Your name", max_length=150,
+                           validators=[validate_name_characters],
                            widget=forms.TextInput(attrs={"autocomplete": "name"}))
     password = forms.CharField(
         label="Choose a password", strip=False,

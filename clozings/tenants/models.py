@@ -143,3 +143,23 @@ class Seat(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+
+class PendingSignup(models.Model):
+    """A sign-up waiting for its email to be confirmed: no brokerage, schema or account yet.
+
+    The password is kept hashed; the slug is not reserved (it is checked again when the
+    link is followed). The row is deleted when the link is used, and rows older than the
+    link's lifetime are deleted by later sign-ups.
+    """
+
+    email = models.EmailField(max_length=254)
+    brokerage_name = models.CharField(max_length=120)
+    slug = models.CharField(max_length=40)
+    admin_name = models.CharField(max_length=150)
+    password_hash = models.CharField(max_length=256)
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.slug} for {self.email} (pending)"

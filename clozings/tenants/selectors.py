@@ -51,3 +51,9 @@ def seats_of(*, brokerage: Brokerage, status: str | None = None) -> QuerySet[Sea
 def seat_of(*, brokerage: Brokerage, seat_id: int) -> Seat | None:
     """One seat of this brokerage; None for a seat that is not there (or belongs elsewhere)."""
     return Seat.objects.filter(brokerage=brokerage, pk=seat_id).first()
+
+
+def has_account(email: str) -> bool:
+    """Whether a person has an account under this email (any case). For pages that only
+    the owner of the address can reach, such as a link mailed to it."""
+    return User.objects.filter(email__iexact=(email or "").strip()).exists()

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import smtplib
+import time
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django_tenants.utils import schema_context
+from rest_framework.exceptions import Throttled
 
 from clozings.platform.errors import Conflict
-from clozings.tenants.models import Brokerage, Domain, Seat, User, validate_time_zone
+from clozings.tenants import throttling
+from clozings.tenants.models import (
+    Brokerage,
+    Domain,
+    PendingSignup,
+    Seat,
+    User,
+    validate_time_zone,
+)
 from clozings.tenants.provisioning import create_brokerage_schema
 from clozings.tenants.signals import seat_deactivated
+from clozings.tenants.validators import validate_name_characters
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +41,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 RESERVED_SLUGS = {"www", "api", "admin", "app", "static", "mail", "public", "staff",
                   "platform", "billing", "help", "support", "status", "localhost"}
 INVITE_SALT = "clozings.invite"
+SIGNUP_SALT = "clozings.signup"
 
 
 def brokerage_host(brokerage: Brokerage) -> str:
@@ -36,6 +52,12 @@ def brokerage_url(brokerage: Brokerage, path: str = "/") -> str:
     scheme = "https" if settings.CLOZINGS_HTTPS else "http"
     port = f":{settings.CLOZINGS_PUBLIC_PORT}" if settings.CLOZINGS_PUBLIC_PORT else ""
     return f"{scheme}://{brokerage_host(brokerage)}{port}{path}"
+
+
+def platform_url(path: str = "/") -> str:
+    scheme = "https" if settings.CLOZINGS_HTTPS else "http"
+    port = f":{settings.CLOZINGS_PUBLIC_PORT}" if settings.CLOZINGS_PUBLIC_PORT else ""
+    return f"{scheme}://{settings.CLOZINGS_DOMAIN}{port}{path}"
 
 
 def schema_name_for(slug: str) -> str:
@@ -53,6 +75,20 @@ def validate_slug(slug: str) -> str:
     if Brokerage.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": [f"'{slug}' is taken; choose another."]})
     return slug
+
+
+def clean_name(value: str, *, max_length: int, required: str = "") -> str:
+    """A typed name, trimmed. ValidationError when it is empty (and `required` gives the
+    message), longer than max_length, or holds control characters (validators.py)."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise ValidationError(required)
+        return ""
+    validate_name_characters(value)
+    if len(value) > max_length:
+        raise ValidationError(f"Keep the name to {max_length} characters or fewer.")
+    return value
 
 
 def _validate_person(*, email: str, name: str, password: str | None) -> str:
@@ -74,56 +110,234 @@ def _validate_person(*, email: str, name: str, password: str | None) -> str:
     return email
 
 
-def provision_brokerage(
-    *, name: str, slug: str, admin_email: str, admin_name: str, admin_password: str,
-    time_zone: str = "America/New_York",
-) -> Brokerage:
-    """Create a brokerage: its schema, its domain and its first admin seat.
-
-    A person who already has an account keeps it (and their password); a new person's
-    account is made with the password given.
-    """
-    name = (name or "").strip()
+def _brokerage_fields(*, name: str, slug: str, time_zone: str, admin_email: str,
+                      admin_name: str, admin_password: str | None) -> dict:
+    """Everything a new brokerage needs, checked; ValidationError with every problem at
+    once, under the keys name, slug, time_zone, admin_email, admin_name, admin_password.
+    `admin_password=None` skips the password (an existing account keeps its own)."""
     errors: dict[str, list[str]] = {}
-    if not name:
-        errors["name"] = ["Give the brokerage a name."]
-    elif len(name) > 120:
-        errors["name"] = ["Keep the name under 120 characters."]
-    try:
-        slug = validate_slug(slug)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
+    cleaned: dict = {"time_zone": time_zone}
+    checks = {
+        "name": lambda: clean_name(name, max_length=120, required="Give the brokerage a name."),
+        "slug": lambda: validate_slug(slug),
+        "admin_name": lambda: clean_name(admin_name, max_length=150,
+                                         required="Tell us your name."),
+    }
+    for key, check in checks.items():
+        try:
+            cleaned[key] = check()
+        except ValidationError as exc:
+            errors[key] = exc.message_dict["slug"] if key == "slug" else exc.messages
     try:
         validate_time_zone(time_zone)
     except ValidationError as exc:
         errors["time_zone"] = exc.messages
-    existing = User.objects.filter(email__iexact=(admin_email or "").strip()).first()
     try:
-        admin_email = _validate_person(
-            email=admin_email, name=admin_name,
-            password=None if existing else admin_password,
-        )
+        cleaned["admin_email"] = _validate_person(
+            email=admin_email, name=admin_name, password=admin_password)
     except ValidationError as exc:
         errors.update({f"admin_{k}": v for k, v in exc.message_dict.items()})
-    if existing is not None and not existing.check_password(admin_password or ""):
-        errors["admin_password"] = [
-            "An account with this email exists; enter its password to add this brokerage."]
     if errors:
         raise ValidationError(errors)
+    return cleaned
 
+
+def check_password_throttled(*, account: User, email: str, password: str, ip: str) -> bool:
+    """Whether `password` is the account's, counted by the login throttle like a sign-in.
+
+    Every password check outside the login page and the token API (which go through
+    Django's authenticate(), itself hashing a dummy password when no account matches)
+    goes through here, so no form gives an attacker more guesses than signing in does.
+    Raises Throttled while the email or the address has used up its failed attempts.
+    """
+    if not throttling.login_allowed(email=email, ip=ip):
+        raise Throttled(wait=throttling.seconds_until_login_allowed(email=email, ip=ip),
+                        detail="Too many failed sign-ins.")
+    right = account.is_active and account.check_password(password or "")
+    if right:
+        throttling.clear_login_failures(email=email, ip=ip)
+    else:
+        throttling.record_login_failure(email=email, ip=ip)
+    return right
+
+
+def _create_brokerage(*, name: str, slug: str, time_zone: str, admin: User) -> Brokerage:
+    """The brokerage row, its domain, its schema and its first admin seat, in one
+    transaction; an unsaved `admin` is a new account, saved with them."""
     with transaction.atomic():
         brokerage = Brokerage.objects.create(
             name=name, slug=slug, schema_name=schema_name_for(slug), time_zone=time_zone)
         Domain.objects.create(tenant=brokerage, domain=brokerage_host(brokerage),
                               is_primary=True)
-        user = existing or User.objects.create_user(
-            admin_email, admin_password, name=(admin_name or "").strip(), time_zone=time_zone)
+        if admin.pk is None:
+            admin.save()
         Seat.objects.create(
-            brokerage=brokerage, user=user, email=user.email, name=user.name,
+            brokerage=brokerage, user=admin, email=admin.email, name=admin.name,
             role=Seat.Role.ADMIN, status=Seat.Status.ACTIVE, activated_at=timezone.now())
         create_brokerage_schema(brokerage.schema_name)
     logger.info("brokerage.provisioned", extra={"brokerage": slug})
     return brokerage
+
+
+def provision_brokerage(
+    *, name: str, slug: str, admin_email: str, admin_name: str, admin_password: str,
+    time_zone: str = "America/New_York", ip: str = "internal",
+) -> Brokerage:
+    """Create a brokerage at once (platform staff, the demo): schema, domain, admin seat.
+
+    A person who already has an account keeps it; its password must be given, and a
+    wrong one counts against the login throttle of `ip` (the caller's address). A new
+    person's account is made with the password given.
+    """
+    existing = User.objects.filter(email__iexact=(admin_email or "").strip()).first()
+    fields = _brokerage_fields(
+        name=name, slug=slug, time_zone=time_zone, admin_email=admin_email,
+        admin_name=admin_name, admin_password=None if existing else admin_password)
+    if existing is not None and not check_password_throttled(
+            account=existing, email=existing.email, password=admin_password, ip=ip):
+        raise ValidationError({"admin_password": [
+            "An account with this email exists; enter its password to add this brokerage."]})
+    admin = existing or User(email=fields["admin_email"], name=fields["admin_name"],
+                             time_zone=time_zone, password=make_password(admin_password))
+    return _create_brokerage(name=fields["name"], slug=fields["slug"], time_zone=time_zone,
+                             admin=admin)
+
+
+# --- sign-up: confirmed by email before anything is built --------------------------------
+def _minutes(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _take_signup_slot(*, ip: str) -> None:
+    """Count one sign-up against the address and the platform in this clock hour; raise
+    Throttled once either has had its settings.SIGNUP_LIMIT_* for the hour."""
+    now = time.time()
+    hour, wait = int(now // 3600), 3600 - int(now % 3600)
+    limits = [
+        (f"signups:ip:{ip}:{hour}", settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR,
+         f"Too many sign-ups from your network this hour; try again in {_minutes(wait)}."),
+        (f"signups:all:{hour}", settings.SIGNUP_LIMIT_PER_HOUR,
+         f"Sign-ups are very busy right now; try again in {_minutes(wait)}."),
+    ]
+    with schema_context("public"):
+        for key, limit, message in limits:
+            cache.add(key, 0, timeout=wait + 60)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # the hour's key expired between add() and incr()
+                count = 1
+                cache.set(key, count, timeout=wait + 60)
+            if count > limit:
+                raise Throttled(wait=wait, detail=message)
+
+
+def signup_token(signup: PendingSignup) -> str:
+    return signing.dumps({"p": signup.pk}, salt=SIGNUP_SALT)
+
+
+def start_signup(*, brokerage_name: str, slug: str, admin_name: str, email: str,
+                 password: str, time_zone: str, ip: str) -> PendingSignup:
+    """Keep a sign-up and mail its confirmation link; nothing else is made until the link
+    is followed. The same happens whether or not the email has an account (the mail,
+    which only the mailbox's owner reads, is what differs), and the password is checked
+    for strength and hashed either way, so neither the answer nor its timing tells."""
+    fields = _brokerage_fields(
+        name=brokerage_name, slug=slug, time_zone=time_zone, admin_email=email,
+        admin_name=admin_name, admin_password=password)
+    _take_signup_slot(ip=ip)
+    max_age = settings.SIGNUP_CONFIRM_MAX_AGE_HOURS * 3600
+    with transaction.atomic():
+        PendingSignup.objects.filter(
+            created_at__lt=timezone.now() - timezone.timedelta(seconds=max_age)).delete()
+        signup = PendingSignup.objects.create(
+            email=fields["admin_email"], brokerage_name=fields["name"], slug=fields["slug"],
+            admin_name=fields["admin_name"], password_hash=make_password(password),
+            time_zone=time_zone)
+        transaction.on_commit(lambda: _mail_signup_after_commit(signup.pk), robust=True)
+    logger.info("signup.started", extra={"signup": signup.pk})
+    return signup
+
+
+def send_signup_confirmation(*, signup_id: int) -> None:
+    """Mail the confirmation link of a sign-up that is still pending (a no-op otherwise)."""
+    signup = PendingSignup.objects.filter(pk=signup_id).first()
+    if signup is None:
+        return
+    context = {
+        "signup": signup, "link": platform_url(f"/signup/confirm/{signup_token(signup)}/"),
+        "host": f"{signup.slug}.{settings.CLOZINGS_DOMAIN}",
+        "hours": settings.SIGNUP_CONFIRM_MAX_AGE_HOURS,
+        "has_account": User.objects.filter(email__iexact=signup.email).exists(),
+    }
+    send_mail(
+        subject=f"Confirm {signup.brokerage_name} on Clozings",
+        message=render_to_string("tenants/email/signup_confirm.txt", context),
+        from_email=None,
+        recipient_list=[signup.email],
+        html_message=render_to_string("tenants/email/signup_confirm.html", context),
+    )
+    logger.info("signup.mailed", extra={"signup": signup.pk})
+
+
+def _mail_signup_after_commit(signup_id: int) -> None:
+    """Send at once; when the mail server does not take it, a worker retries it."""
+    try:
+        send_signup_confirmation(signup_id=signup_id)
+    except (smtplib.SMTPException, OSError):
+        logger.warning("signup.mail_deferred", extra={"signup": signup_id}, exc_info=True)
+        from clozings.tenants.tasks import send_signup_confirmation_task
+
+        send_signup_confirmation_task.delay(signup_id)
+
+
+def pending_signup_for(token: str) -> PendingSignup:
+    """The sign-up a confirmation link points to; ValidationError when it is forged,
+    expired or already used."""
+    max_age = settings.SIGNUP_CONFIRM_MAX_AGE_HOURS * 3600
+    try:
+        payload = signing.loads(token, salt=SIGNUP_SALT, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise ValidationError("This confirmation link has expired; sign up again.") from exc
+    except signing.BadSignature as exc:
+        raise ValidationError("This confirmation link is not valid.") from exc
+    signup = PendingSignup.objects.filter(pk=payload.get("p")).first()
+    if signup is None:
+        raise ValidationError("This confirmation link was already used.")
+    return signup
+
+
+def confirm_signup(*, token: str, slug: str, password: str, ip: str
+                   ) -> tuple[Brokerage, User]:
+    """Build the brokerage of a confirmed sign-up and return it with its admin.
+
+    A new email's account is made with the password chosen at sign-up. An email that
+    already has an account must give that account's password (through the login
+    throttle). `slug` replaces the one asked for, for when it was taken in the meantime.
+    """
+    try:
+        with transaction.atomic():
+            signup = pending_signup_for(token)
+            signup = PendingSignup.objects.select_for_update().filter(pk=signup.pk).first()
+            if signup is None:  # confirmed by a concurrent request a moment ago
+                raise ValidationError("This confirmation link was already used.")
+            slug = validate_slug(slug or signup.slug)
+            account = User.objects.filter(email__iexact=signup.email).first()
+            if account is not None and not check_password_throttled(
+                    account=account, email=signup.email, password=password, ip=ip):
+                raise ValidationError({"password": [
+                    "That is not the password of your Clozings account."]})
+            admin = account or User(email=signup.email, name=signup.admin_name,
+                                    time_zone=signup.time_zone, password=signup.password_hash)
+            brokerage = _create_brokerage(name=signup.brokerage_name, slug=slug,
+                                          time_zone=signup.time_zone, admin=admin)
+            signup.delete()
+    except IntegrityError:
+        # A concurrent request took the slug (or made the account) after the checks.
+        validate_slug(slug)
+        raise ValidationError("Another request used this email a moment ago; "
+                              "open the link again.") from None
+    return brokerage, admin
 
 
 def invitation_token(seat: Seat) -> str:
@@ -187,7 +401,10 @@ def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str =
     email = _validate_person(email=email, name=name, password=None)
     if role not in Seat.Role.values:
         raise ValidationError({"role": [f"Choose one of: {', '.join(Seat.Role.values)}."]})
-    name = (name or "").strip()[:150]
+    try:
+        name = clean_name(name, max_length=150)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
     with transaction.atomic():
         seat = Seat.objects.select_for_update().filter(
             brokerage=brokerage, email__iexact=email).first()
@@ -210,10 +427,11 @@ def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str =
 
 
 def accept_invitation(*, token: str, name: str = "", password: str = "",
-                      user: User | None = None) -> Seat:
+                      user: User | None = None, ip: str = "internal") -> Seat:
     """Activate an invited seat. A signed-in `user` whose email matches takes it; otherwise
     an account is made for the invited email with the name and password given (or, when
-    that email already has an account, its password must be given)."""
+    that email already has an account, its password must be given: checked through the
+    login throttle of `ip`, the caller's address)."""
     with transaction.atomic():
         seat = seat_for_invitation(token)
         seat = Seat.objects.select_for_update().get(pk=seat.pk)
@@ -226,13 +444,15 @@ def accept_invitation(*, token: str, name: str = "", password: str = "",
                     f"This invitation is for {seat.email}; sign out and open it again.")
             account = user
         elif account is not None:
-            if not account.check_password(password or ""):
+            if not check_password_throttled(account=account, email=seat.email,
+                                            password=password, ip=ip):
                 raise ValidationError({"password": [
                     "You already have a Clozings account; enter its password."]})
         else:
-            name = (name or "").strip()
-            if not name:
-                raise ValidationError({"name": ["Tell us your name."]})
+            try:
+                name = clean_name(name, max_length=150, required="Tell us your name.")
+            except ValidationError as exc:
+                raise ValidationError({"name": exc.messages}) from exc
             _validate_person(email=seat.email, name=name, password=password)
             account = User.objects.create_user(
                 seat.email, password, name=name, time_zone=seat.brokerage.time_zone)

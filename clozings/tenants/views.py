@@ -29,6 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
+from rest_framework.exceptions import Throttled
 
 from clozings.platform.errors import ApiError
 from clozings.tenants import forms, selectors, services, throttling
@@ -114,35 +115,87 @@ def handover_token(*, user: User, brokerage: Brokerage) -> str:
 @sensitive_post_parameters("password")
 @never_cache
 def landing(request: HttpRequest) -> HttpResponse:
-    """The platform's front page: what Clozings is, and sign-up for a new brokerage."""
+    """The platform's front page: what Clozings is, and sign-up for a new brokerage.
+
+    A sign-up is kept and its confirmation link mailed; the answer is the same page
+    whether or not the email already has an account."""
     form = forms.SignupForm(_posted(request))
     status = 200
     if request.method == "POST":
+        status = 400
         if form.is_valid():
             data = form.cleaned_data
             try:
-                brokerage = services.provision_brokerage(
-                    name=data["brokerage_name"], slug=data["slug"],
-                    admin_email=data["email"], admin_name=data["name"],
-                    admin_password=data["password"], time_zone=data["time_zone"])
+                signup = services.start_signup(
+                    brokerage_name=data["brokerage_name"], slug=data["slug"],
+                    admin_name=data["name"], email=data["email"],
+                    password=data["password"], time_zone=data["time_zone"],
+                    ip=throttling.client_ip(request))
             except ValidationError as exc:
                 forms.apply_service_error(form, exc, forms.SignupForm.SERVICE_FIELDS)
+            except Throttled as exc:
+                form.add_error(None, str(exc.detail))
+                status = 429
             else:
-                admin = Seat.objects.select_related("user").get(
-                    brokerage=brokerage, role=Seat.Role.ADMIN).user
-                token = handover_token(user=admin, brokerage=brokerage)
-                # A page that moves on by itself rather than a redirect: the CSP's
-                # `form-action 'self'` stops a form post from being redirected to another
-                # host. Nothing is kept for later, so a reload only re-posts the form.
-                return render(request, "tenants/signup_ready.html", {
-                    "new_brokerage": brokerage,
-                    "continue_url": _url_on_host(
-                        request, services.brokerage_host(brokerage),
-                        reverse("login_continue", urlconf=settings.ROOT_URLCONF,
-                                kwargs={"token": token}))}, status=201)
-        status = 400
+                return render(request, "tenants/signup_sent.html", {
+                    "signup": signup, "hours": settings.SIGNUP_CONFIRM_MAX_AGE_HOURS})
     return render(request, "tenants/landing.html",
                   {"form": form, "host_suffix": _host_suffix(request)}, status=status)
+
+
+def _signup_refused(request: HttpRequest, token: str, message: str) -> HttpResponse:
+    """400 for a link that was never ours, 410 for one that was but is spent or expired."""
+    try:
+        signing.loads(token, salt=services.SIGNUP_SALT)
+        status = 410
+    except signing.BadSignature:
+        status = 400
+    return render(request, "tenants/signup_invalid.html", {"message": message}, status=status)
+
+
+@sensitive_post_parameters("password")
+@never_cache
+def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed link of a sign-up: builds the brokerage (after that account's password
+    when the email already has one) and sends the person on to it, signed in."""
+    try:
+        signup = services.pending_signup_for(token)
+    except ValidationError as exc:
+        return _signup_refused(request, token, " ".join(exc.messages))
+    has_account = selectors.has_account(signup.email)
+    form = forms.SignupConfirmForm(_posted(request), has_account=has_account,
+                                   initial={"slug": signup.slug})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                brokerage, admin = services.confirm_signup(
+                    token=token, slug=form.cleaned_data["slug"],
+                    password=form.cleaned_data.get("password", ""),
+                    ip=throttling.client_ip(request))
+            except ValidationError as exc:
+                forms.apply_service_error(form, exc)
+            except Throttled as exc:
+                form.add_error(None, _wait_message(exc.wait or 0))
+                status = 429
+            else:
+                return _signup_ready(request, brokerage=brokerage, admin=admin)
+    return render(request, "tenants/signup_confirm.html", {
+        "signup": signup, "form": form, "has_account": has_account,
+        "host_suffix": _host_suffix(request)}, status=status)
+
+
+def _signup_ready(request: HttpRequest, *, brokerage: Brokerage, admin: User) -> HttpResponse:
+    token = handover_token(user=admin, brokerage=brokerage)
+    # A page that moves on by itself rather than a redirect: the CSP's `form-action 'self'`
+    # stops a form post from being redirected to another host.
+    return render(request, "tenants/signup_ready.html", {
+        "new_brokerage": brokerage,
+        "continue_url": _url_on_host(
+            request, services.brokerage_host(brokerage),
+            reverse("login_continue", urlconf=settings.ROOT_URLCONF,
+                    kwargs={"token": token}))}, status=201)
 
 
 @never_cache
@@ -395,9 +448,13 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             try:
                 seat = services.accept_invitation(
                     token=token, user=signed_in, name=form.cleaned_data.get("name", ""),
-                    password=form.cleaned_data.get("password", ""))
+                    password=form.cleaned_data.get("password", ""),
+                    ip=throttling.client_ip(request))
             except ValidationError as exc:
                 forms.apply_service_error(form, exc)
+            except Throttled as exc:
+                form.add_error(None, _wait_message(exc.wait or 0))
+                status = 429
             else:
                 login(request, seat.user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"Welcome to {seat.brokerage.name}.")
@@ -432,6 +489,7 @@ logout_view = auth_views.LogoutView.as_view()
 
 public_urls: list = [
     path("", landing, name="home"),
+    path("signup/confirm/<str:token>/", signup_confirm, name="signup_confirm"),
     path("login/", login_page, name="login"),
     path("logout/", logout_view, name="logout"),
     path("staff/", staff_home, name="staff_home"),

@@ -7,8 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from clozings.tenants.models import Seat
+from clozings.tenants import services
+from clozings.tenants.models import Brokerage, Seat
 from tests.browser.conftest import db_read, wait_for
+from tests.tenants.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +84,33 @@ def test_admin_invites_an_agent_who_joins_then_signs_out_and_in(acme, live_port,
     assert agent.fits_the_screen()
     agent.screenshot("6-signed-in-again")
     assert admin.console_errors == [] and agent.console_errors == []
+
+
+def test_an_invited_person_with_an_account_joins_with_its_password_guesses_being_throttled(
+        acme, globex, live_port, phone, settings):
+    settings.LOGIN_THROTTLE_ATTEMPTS = 2
+    seat = db_read(lambda: services.invite_seat(
+        brokerage=Brokerage.objects.get(slug="acme"), email="admin@globex.test",
+        notify=False))
+    token = services.invitation_token(seat)
+    person = phone("invitee")
+
+    # Given the invitation opened by someone who already has an account
+    person.page.goto(f"http://acme.localhost:{live_port}/invite/{token}/")
+    expect(person.page.locator("main")).to_contain_text("You already have a Clozings account")
+
+    # When they guess wrong twice, the third try is refused like a sign-in would be
+    for guess in ("first-wrong-guess", "second-wrong-guess"):
+        person.page.get_by_label("Your Clozings password").fill(guess)
+        person.page.get_by_role("button", name="Join Acme").click()
+        expect(person.page.locator("#id_password_error")).to_be_visible()
+    person.screenshot("1-wrong-password")
+    person.page.get_by_label("Your Clozings password").fill(PASSWORD)
+    person.page.get_by_role("button", name="Join Acme").click()
+
+    # Then even the right password waits for the throttle window
+    expect(person.page.get_by_role("alert")).to_contain_text("Too many failed sign-ins")
+    assert person.fits_the_screen()
+    assert person.small_tap_targets() == []
+    person.screenshot("2-throttled")
+    assert db_read(lambda: Seat.objects.get(pk=seat.pk).status) == "invited"

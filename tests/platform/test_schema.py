@@ -59,7 +59,8 @@ def test_each_hosts_schema_is_valid_openapi_without_the_schema_endpoint(acme, ho
 @pytest.mark.parametrize("host,path,method,statuses", [
     ("localhost", "/api/v1/auth/token", "post", {"200", "400", "401", "413", "415", "429"}),
     ("localhost", "/api/v1/brokerages", "get", {"200", "401", "403"}),
-    ("localhost", "/api/v1/brokerages", "post", {"201", "400", "401", "403", "409", "413", "415"}),
+    ("localhost", "/api/v1/brokerages", "post",
+     {"201", "400", "401", "403", "409", "413", "415", "429"}),
     ("acme.localhost", "/api/v1/seats", "get", {"200", "400", "401", "403"}),
     ("acme.localhost", "/api/v1/seats", "post", {"201", "400", "401", "403", "409", "413", "415"}),
     ("acme.localhost", "/api/v1/seats/{seat_id}", "patch",
