@@ -1,9 +1,12 @@
 """Error pages: JSON in the API's format under /api/, a page everywhere else."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from clozings.platform.errors import is_api_request, json_error
 
@@ -41,12 +44,21 @@ def server_error(request):
 def csrf_failure(request, reason: str = ""):
     """settings.CSRF_FAILURE_VIEW: a form sent from a page that has gone stale (or with
     cookies blocked). Says what to do next; never Django's page for developers."""
-    message = "This form has expired."
     if is_api_request(request):
         return json_error(request, "csrf_failed",
                           "The CSRF token is missing or wrong; send the session's token.", 403)
-    return render(request, "403_csrf.html", {"message": message, "retry_url": request.path},
-                  status=403)
+    return render(request, "403_csrf.html", {
+        "message": "This form has expired.", "retry_url": _form_page(request)}, status=403)
+
+
+def _form_page(request) -> str:
+    """The page the form was on (the Referer, when it is this host's), else the address it
+    was sent to: a form that posts to a POST-only address is reloaded from its own page."""
+    referer = urlsplit(request.META.get("HTTP_REFERER", ""))
+    if referer.path and url_has_allowed_host_and_scheme(
+            referer.geturl(), allowed_hosts={request.get_host()}):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return request.path
 
 
 # --- hosts that are no brokerage ----------------------------------------------------------

@@ -51,6 +51,21 @@ def test_a_stale_form_gets_the_apps_csrf_page_with_a_way_back(acme):
     assert 'href="/login/"' in response.content.decode()
 
 
+@pytest.mark.parametrize("referer,retry", [
+    ("http://acme.localhost/seats/7/?tab=role", "/seats/7/?tab=role"),
+    ("http://globex.localhost/seats/7/", "/seats/7/role/"),
+    ("", "/seats/7/role/"),
+])
+def test_the_csrf_page_sends_back_to_the_page_the_form_was_on_of_this_host_only(
+        acme, referer, retry):
+    client = Client(enforce_csrf_checks=True, HTTP_HOST=acme.host)
+
+    response = client.post("/seats/7/role/", {"role": "admin"}, HTTP_REFERER=referer)
+
+    assert response.status_code == 403
+    assert f'href="{retry}"'.replace("&", "&amp;") in response.content.decode()
+
+
 def test_a_stale_form_on_the_platform_host_gets_the_same_page(db):
     response = Client(enforce_csrf_checks=True, HTTP_HOST="localhost").post(
         "/find-brokerage/", {"email": "x@example.test"})
