@@ -27,7 +27,7 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_tenants.utils import schema_context
 
 from clozings.platform.errors import ApiError
@@ -234,6 +234,7 @@ class LogoutView(auth_views.LogoutView):
 
 
 # --- platform host: an agent's brokerages ------------------------------------------------
+@require_safe
 @login_required
 def my_brokerages(request: HttpRequest) -> HttpResponse:
     """Where a person who signed in on the platform host goes on: each brokerage they
@@ -244,9 +245,10 @@ def my_brokerages(request: HttpRequest) -> HttpResponse:
         for seat in seats]})
 
 
-@sensitive_post_parameters("email")
+@require_http_methods(["GET", "POST"])
+@never_cache
 def find_brokerage(request: HttpRequest) -> HttpResponse:
-    """"Find my brokerage": the addresses go by mail to the account's email, so the page
+    """Find my brokerage: the addresses go by mail to the account's email, so the page
     answers the same whether or not there is an account (it tells nothing)."""
     form = forms.FindBrokerageForm(_posted(request))
     if request.method != "POST":

@@ -177,6 +177,14 @@ def test_find_my_brokerage_is_rate_limited_per_address(db):
     assert b"Too many requests" in _find(client, "other@example.test").content
 
 
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_find_my_brokerage_and_your_brokerages_take_no_other_method(acme, method):
+    client = host_client("localhost", acme.admin)
+
+    assert getattr(client, method)("/find-brokerage/").status_code == 405
+    assert getattr(client, method)("/brokerages/").status_code == 405
+
+
 def test_find_my_brokerage_is_on_the_platform_host_only(acme):
     assert host_client(acme.host).get("/find-brokerage/").status_code == 404
 
