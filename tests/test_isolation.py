@@ -66,6 +66,8 @@ PLATFORM_OPEN_ROUTES = {
     r"^login/$": "the sign-in page",
     r"^logout/$": "signing out needs no seat",
     r"^password-reset/": "reset by email is for people who cannot sign in",
+    r"^find-brokerage/$": "answers the same for any email; the list goes to that mailbox",
+    r"^brokerages/$": "the signed-in person's own brokerages (anyone else: sign in)",
     r"^static/": "CSS and scripts",
 }
 

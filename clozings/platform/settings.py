@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "clozings.tenants.middleware.SeatRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "clozings.platform.middleware.ErrorPageMiddleware",
     "clozings.platform.middleware.UserTimezoneMiddleware",
 ]
 
@@ -170,6 +171,9 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
+# One way to write dates: "Dec 2, 2026" and "Dec 2, 2026, 3:05 PM" (templates use `|date`
+# and `|date:"DATETIME_FORMAT"`; clozings/platform/formats/en/formats.py holds them).
+FORMAT_MODULE_PATH = ["clozings.platform.formats"]
 
 # --- static files (served by the app through whitenoise; no CDN) -----------------------
 STATIC_URL = "/static/"
@@ -237,6 +241,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+CSRF_FAILURE_VIEW = "clozings.platform.views.csrf_failure"
 # Stripe.js is the one outside script; its origin is localstripe's under `clozings run`.
 CONTENT_SECURITY_POLICY = env.str(
     "CONTENT_SECURITY_POLICY",

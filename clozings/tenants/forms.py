@@ -169,3 +169,10 @@ class ExistingAccountForm(forms.Form):
 
 class JoinForm(forms.Form):
     """Accepting an invitation while signed in as the invited person: nothing to fill."""
+
+
+class FindBrokerageForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", max_length=254,
+        help_text="The address you sign in with. We'll email you your brokerages' addresses.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autocapitalize": "none"}))

@@ -5,13 +5,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
-from django.http import Http404, HttpResponseBadRequest
+from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import remove_www
 
 from clozings.platform.errors import is_api_request, json_error
+from clozings.platform.middleware import with_security_headers
 from clozings.tenants.models import Domain, Seat
+
+UNKNOWN_HOST_URLCONF = "clozings.platform.urls_unknown_host"
 
 
 def platform_hosts() -> set[str]:
@@ -20,19 +24,27 @@ def platform_hosts() -> set[str]:
 
 class BrokerageMiddleware(TenantMainMiddleware):
     """The platform's own domain is the public schema; `<slug>.<domain>` is a brokerage;
-    any other host is a 404 (never the platform, so a typo can't land on the wrong site)."""
+    any other host is a 404 (never the platform, so a typo can't land on the wrong site).
+
+    The host is compared as browsers and DNS treat it: lower case, without a trailing dot
+    or a port. An unknown host (or one outside ALLOWED_HOSTS, 400) goes on through the
+    middleware with a URL conf that has no pages, so its answer is the styled error page
+    with the usual security headers, and its CSS (a static file) loads on that host too.
+    """
+
+    @staticmethod
+    def hostname_from_request(request):
+        domain, _ = split_domain_port(request.get_host())  # lower case, trailing dot off
+        return remove_www(domain)
 
     def process_request(self, request):
         connection.set_schema_to_public()
+        request.brokerage = request.tenant = None
         try:
             hostname = self.hostname_from_request(request)
         except DisallowedHost:
-            if is_api_request(request):
-                return json_error(request, "bad_request", "Unknown host.", 400)
-            return HttpResponseBadRequest("Unknown host.")
-        request.brokerage = None
+            return self._unknown_host(request, status=400)
         if hostname in platform_hosts():
-            request.tenant = None
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             return None
@@ -40,13 +52,28 @@ class BrokerageMiddleware(TenantMainMiddleware):
         domain = next(iter(Domain.objects.select_related("tenant").filter(domain=hostname)[:1]),
                       None)
         if domain is None:
-            raise Http404(f"No brokerage at {hostname}.")
+            return self._unknown_host(request, status=404)
         request.tenant = request.brokerage = domain.tenant
         request.tenant.domain_url = hostname
         connection.set_tenant(request.tenant)
         request.urlconf = settings.ROOT_URLCONF
         set_urlconf(request.urlconf)
         return None
+
+    @staticmethod
+    def _unknown_host(request, *, status: int):
+        request.unknown_host_status = status
+        request.urlconf = UNKNOWN_HOST_URLCONF
+        set_urlconf(request.urlconf)
+        return None
+
+    def process_response(self, request, response):
+        # An inner middleware that asks for the host of a host outside ALLOWED_HOSTS raises
+        # DisallowedHost, and its answer skips the middleware outside that one: the error
+        # page still carries the headers every page does.
+        if getattr(request, "unknown_host_status", None):
+            with_security_headers(request, response)
+        return response
 
 
 # Paths on a brokerage host that a signed-in person without a seat may still reach.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 from rest_framework.exceptions import Throttled
 
-from clozings.platform.errors import Conflict
+from clozings.platform.errors import ApiError, Conflict
 from clozings.tenants import throttling
 from clozings.tenants.models import (
     Brokerage,
@@ -52,6 +53,65 @@ def brokerage_url(brokerage: Brokerage, path: str = "/") -> str:
     scheme = "https" if settings.CLOZINGS_HTTPS else "http"
     port = f":{settings.CLOZINGS_PUBLIC_PORT}" if settings.CLOZINGS_PUBLIC_PORT else ""
     return f"{scheme}://{brokerage_host(brokerage)}{port}{path}"
+
+
+# --- "find my brokerage": the addresses of a person's brokerages, by mail -----------------
+FIND_BROKERAGE_PER_EMAIL = 3  # requests per hour for one email address
+FIND_BROKERAGE_PER_ADDRESS = 10  # requests per hour from one client address
+FIND_BROKERAGE_WINDOW_SECONDS = 3600
+
+
+def _find_brokerage_allowed(*, email: str, ip: str) -> bool:
+    """Count this request against the email and the address (fixed one-hour windows in
+    the public schema's cache, as the login throttle keeps its counters)."""
+    digest = hashlib.sha256(email.encode()).hexdigest()
+    limits = {f"find-brokerage:email:{digest}": FIND_BROKERAGE_PER_EMAIL,
+              f"find-brokerage:ip:{ip}": FIND_BROKERAGE_PER_ADDRESS}
+    allowed = True
+    with schema_context("public"):
+        for key, limit in limits.items():
+            cache.add(key, 0, timeout=FIND_BROKERAGE_WINDOW_SECONDS)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # the window closed between add() and incr()
+                count = 1
+                cache.set(key, count, timeout=FIND_BROKERAGE_WINDOW_SECONDS)
+            allowed = allowed and count <= limit
+    return allowed
+
+
+def request_brokerage_list(*, email: str, ip: str) -> None:
+    """Mail the person with this email the addresses of their brokerages, if there is such
+    a person. The caller learns nothing either way: the lookup happens in the task, so the
+    answer takes the same time too. ApiError (429) once the email or the address has asked
+    too often this hour."""
+    email = (email or "").strip().lower()
+    if not _find_brokerage_allowed(email=email, ip=ip):
+        raise ApiError("Too many requests for brokerage addresses. Try again in an hour.",
+                       code="throttled", status_code=429)
+    from clozings.tenants.tasks import send_brokerage_list_task
+
+    transaction.on_commit(lambda: send_brokerage_list_task.delay(email), robust=True)
+
+
+def send_brokerage_list(*, email: str) -> None:
+    """Mail an account's brokerages, each with its link (a no-op when there is no account)."""
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        return
+    seats = Seat.objects.filter(user=user, status=Seat.Status.ACTIVE).select_related(
+        "brokerage").order_by("brokerage__name")
+    context = {"user": user, "links": [(seat.brokerage, brokerage_url(seat.brokerage))
+                                       for seat in seats],
+               "start_url": platform_url("/")}
+    send_mail(
+        subject="Your brokerages on Clozings",
+        message=render_to_string("tenants/email/brokerage_list.txt", context),
+        from_email=None,
+        recipient_list=[user.email],
+        html_message=render_to_string("tenants/email/brokerage_list.html", context),
+    )
+    logger.info("brokerage_list.sent", extra={"user": user.pk})
 
 
 def platform_url(path: str = "/") -> str:

@@ -27,7 +27,7 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_tenants.utils import schema_context
 from rest_framework.exceptions import Throttled
 
@@ -233,12 +233,12 @@ def _wait_message(seconds: int) -> str:
 @never_cache
 def login_page(request: HttpRequest) -> HttpResponse:
     """Sign in. On a brokerage host the person needs an active seat there; on the
-    platform host only platform staff sign in."""
+    platform host anyone with an account signs in: staff to the staff pages, everyone
+    else to the list of their brokerages."""
     brokerage = getattr(request, "brokerage", None)
-    home = reverse("home") if brokerage is not None else reverse("staff_home")
     if request.method == "GET" and request.user.is_authenticated and (
-            request.seat is not None if brokerage is not None else request.user.is_staff):
-        return redirect(_safe_next(request, home))
+            request.seat is not None or brokerage is None):
+        return redirect(_safe_next(request, _home_after_login(request, request.user)))
     form = forms.LoginForm(_posted(request))
     status = 200
     if request.method == "POST":
@@ -261,18 +261,62 @@ def login_page(request: HttpRequest) -> HttpResponse:
                     form.add_error("email", f"{user.email} has no active seat at "
                                             f"{brokerage.name}. Ask its admin to invite you.")
                     status = 403
-                elif brokerage is None and not user.is_staff:
-                    throttling.clear_login_failures(email=email, ip=ip)
-                    form.add_error("email", "This sign-in is for platform staff. Sign in at "
-                                            "your brokerage's own address instead.")
-                    status = 403
                 else:
                     throttling.clear_login_failures(email=email, ip=ip)
                     login(request, user)
-                    return redirect(_safe_next(request, home))
+                    return redirect(_safe_next(request, _home_after_login(request, user)))
     return render(request, "tenants/login.html", {
         "form": form, "next": _safe_next(request, ""),
         "platform_login": brokerage is None}, status=status)
+
+
+def _home_after_login(request: HttpRequest, user: User) -> str:
+    if getattr(request, "brokerage", None) is not None:
+        return reverse("home")
+    return reverse("staff_home") if user.is_staff else reverse("my_brokerages")
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST signs out, then back to the sign-in page of the same host. GET (a typed or
+    bookmarked /logout/) shows a page with the sign-out button rather than an error."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        return render(request, "tenants/logout.html")
+
+
+# --- platform host: an agent's brokerages ------------------------------------------------
+@require_safe
+@login_required
+def my_brokerages(request: HttpRequest) -> HttpResponse:
+    """Where a person who signed in on the platform host goes on: each brokerage they
+    have a seat at, linked on its own host (sessions are per host)."""
+    seats = selectors.memberships_for(user=request.user)
+    return render(request, "tenants/my_brokerages.html", {"memberships": [
+        (seat, _url_on_host(request, services.brokerage_host(seat.brokerage), "/"))
+        for seat in seats]})
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+def find_brokerage(request: HttpRequest) -> HttpResponse:
+    """Find my brokerage: the addresses go by mail to the account's email, so the page
+    answers the same whether or not there is an account (it tells nothing)."""
+    form = forms.FindBrokerageForm(_posted(request))
+    if request.method != "POST":
+        return render(request, "tenants/find_brokerage.html", {"form": form})
+    if not form.is_valid():
+        return render(request, "tenants/find_brokerage.html", {"form": form}, status=400)
+    email = form.cleaned_data["email"]
+    ip = throttling.client_ip(request)
+    try:
+        services.request_brokerage_list(email=email, ip=ip)
+    except ApiError as exc:
+        form.add_error(None, str(exc.detail))
+        return render(request, "tenants/find_brokerage.html", {"form": form},
+                      status=exc.status_code)
+    return render(request, "tenants/find_brokerage_sent.html", {"email": email})
 
 
 # --- platform host: staff home ------------------------------------------------------------
@@ -464,7 +508,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         "existing_account": form_class is forms.ExistingAccountForm}, status=status)
 
 
-# --- brokerage host: password reset (Django's views, our templates) ---------------------
+# --- password reset on both hosts (Django's views, our templates) ---------------------
 password_reset_views = [
     path("password-reset/", auth_views.PasswordResetView.as_view(
         template_name="tenants/password_reset_form.html",
@@ -484,14 +528,16 @@ password_reset_views = [
 ]
 
 
-# POST only (Django's default), then back to the sign-in page of the same host.
-logout_view = auth_views.LogoutView.as_view()
+logout_view = LogoutView.as_view()
 
 public_urls: list = [
     path("", landing, name="home"),
     path("signup/confirm/<str:token>/", signup_confirm, name="signup_confirm"),
     path("login/", login_page, name="login"),
     path("logout/", logout_view, name="logout"),
+    *password_reset_views,
+    path("brokerages/", my_brokerages, name="my_brokerages"),
+    path("find-brokerage/", find_brokerage, name="find_brokerage"),
     path("staff/", staff_home, name="staff_home"),
 ]
 brokerage_urls: list = [

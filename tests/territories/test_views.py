@@ -321,7 +321,7 @@ def test_my_territories_show_price_status_next_charge_and_release(acme, globex):
     html = host_client(acme.host, me.user).get("/territories/mine/").content.decode()
 
     assert "33131" in html and "$99.00/month" in html
-    assert "Active" in html and "Next charge 14 Mar 2030" in html
+    assert "Active" in html and "Next charge Mar 14, 2030" in html
     assert f'action="/billing/release/{reservation.pk}/"' in html
     assert "33132" in html and "Number 1 in line" in html
     _no_inline_code(html)
