@@ -41,6 +41,8 @@ from clozings.billing import stripe_client
 from clozings.billing.services import enqueue
 from clozings.platform.auth import issue_token
 from clozings.tenants.models import Seat, User
+from clozings.tenants.services import invitation_token
+from clozings.tenants.views import handover_token
 from clozings.territories.models import Reservation, WaitlistEntry
 from clozings.territories.services import join_waitlist
 from tests import side_effects
@@ -432,7 +434,7 @@ def test_the_side_effect_check_fails_on_any_change(acme, unchanged, change):
         "a Stripe call": lambda: session(acme.admin).post("/api/v1/billing/setup-intent"),
     }
     expected = {
-        "a row of the catalogue": "public.territories_territory: 41",
+        "a row of the catalogue": "table public.territories_territory: ",
         "a brokerage schema's row": f"{acme.schema_name}.django_migrations",
         "a new table": "table brk_sneaky.t appeared",
         "after-commit work": "work left for after the commit",
@@ -684,3 +686,30 @@ def test_another_brokerages_card_cannot_be_made_acmes(acme, globex, unchanged):
     assert page.status_code == 400
     assert "belongs to someone else" in page.content.decode()
     assert billing.account_for(brokerage=acme.brokerage).default_payment_method_id in ("", None)
+
+
+# --- another brokerage's signed links, used on acme's host ----------------------------------
+def test_another_brokerages_invitation_link_does_nothing_on_acmes_host(acme, globex, unchanged):
+    seat = SeatFactory(brokerage=globex.brokerage, user=None, email="new.leakcheck@globex.test",
+                       status=Seat.Status.INVITED, activated_at=None)
+    url = f"/invite/{invitation_token(seat)}/"
+    client = Client(HTTP_HOST=acme.host)
+
+    with unchanged():
+        shown = client.get(url)
+        posted = client.post(url, {"name": "New Person", "password": "a-long-new-password"})
+
+    assert (shown.status_code, posted.status_code) == (400, 400)
+    assert not shows_data(shown) and not shows_data(posted)
+
+
+def test_another_brokerages_sign_up_hand_over_does_not_sign_in_on_acmes_host(
+        acme, globex, unchanged):
+    client = Client(HTTP_HOST=acme.host)
+    token = handover_token(user=globex.admin, brokerage=globex.brokerage)
+
+    with unchanged():
+        response = client.get(f"/login/continue/{token}/")
+
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302  # still signed out: to the sign-in page
