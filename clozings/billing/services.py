@@ -172,13 +172,7 @@ def reserve_and_pay(*, seat: Seat, zip_code: str, by: User) -> Reservation:
     No card: 402 before anything is held. Stripe refuses: the hold is abandoned and the
     user gets Stripe's message; nothing about reservations changed."""
     _check_acting_for(seat=seat, by=by)
-    # A read, by id: no brokerage row to load first, and a brokerage without an account
-    # has no card (a refusal writes nothing, not even an empty account).
-    account = next(iter(BillingAccount.objects.filter(brokerage_id=seat.brokerage_id)[:1]),
-                   None)
-    if account is None:
-        raise PaymentRequired(NO_CARD_MESSAGE)
-    _check_can_pay(account)
+    account = _account_that_can_pay(seat)
     reservation = territories.hold_slot(seat=seat, zip_code=zip_code)
     return _bill_hold(account=account, reservation=reservation)
 
@@ -186,10 +180,20 @@ def reserve_and_pay(*, seat: Seat, zip_code: str, by: User) -> Reservation:
 def accept_offer(*, entry_id: int, seat: Seat, by: User) -> Reservation:
     """Accept a waitlist offer: the offered slot becomes a hold, billed like a reservation."""
     _check_acting_for(seat=seat, by=by)
-    account = account_for(brokerage=seat.brokerage)
-    _check_can_pay(account)
+    account = _account_that_can_pay(seat)
     reservation = territories.claim_offer(entry_id=entry_id, seat=seat)
     return _bill_hold(account=account, reservation=reservation)
+
+
+def _account_that_can_pay(seat: Seat) -> BillingAccount:
+    # A read, by id: no brokerage row to load first, and a brokerage without an account
+    # has no card (a refusal writes nothing, not even an empty account).
+    account = next(iter(BillingAccount.objects.filter(brokerage_id=seat.brokerage_id)[:1]),
+                   None)
+    if account is None:
+        raise PaymentRequired(NO_CARD_MESSAGE)
+    _check_can_pay(account)
+    return account
 
 
 def _check_can_pay(account: BillingAccount) -> None:
