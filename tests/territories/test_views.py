@@ -406,18 +406,37 @@ def test_staff_page_shows_the_inventory_and_edits_a_zip(staff_client):
     _no_inline_code(html)
 
     saved = staff_client.post("/staff/territories/02903/", {
-        "zip-price_cents": "7700", "zip-tier": "premium", "zip-slots": "2",
+        "zip-price": "77", "zip-tier": "premium", "zip-slots": "2",
         "zip-is_active": "on"})
 
     assert saved.status_code == 302
     t = Territory.objects.get(zip_code="02903")
     assert (t.price_cents, t.tier, t.slots, t.is_active) == (7700, "premium", 2, True)
+    again = staff_client.get("/staff/territories/", {"edit": "02903"}).content.decode()
+    assert 'name="zip-price" value="77.00"' in again
+    assert "Own price (dollars a month)" in again
+
+
+@pytest.mark.parametrize(("typed", "cents"), [
+    ("49", 4900), ("49.00", 4900), ("49.5", 4950), ("$1,049.99", 104999), (" 0 ", 0),
+    ("", None),
+])
+def test_staff_type_a_zips_price_in_dollars(staff_client, typed, cents):
+    response = staff_client.post("/staff/territories/02906/", {
+        "zip-price": typed, "zip-tier": "standard", "zip-slots": "1", "zip-is_active": "on"})
+
+    assert response.status_code == 302
+    assert Territory.objects.get(zip_code="02906").price_cents == cents
 
 
 @pytest.mark.parametrize(("data", "field"), [
-    ({"zip-price_cents": "-1", "zip-tier": "standard", "zip-slots": "1"}, "price_cents"),
-    ({"zip-price_cents": "", "zip-tier": "standard", "zip-slots": "0"}, "slots"),
-    ({"zip-price_cents": "", "zip-tier": "gold", "zip-slots": "1"}, "tier"),
+    ({"zip-price": "-1", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "4.999", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "forty", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "100001", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "4e3", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "", "zip-tier": "standard", "zip-slots": "0"}, "slots"),
+    ({"zip-price": "", "zip-tier": "gold", "zip-slots": "1"}, "tier"),
 ])
 def test_bad_zip_settings_show_beside_their_field(staff_client, data, field):
     before = snapshot("02904")
@@ -436,7 +455,7 @@ def test_slots_below_the_holders_show_beside_slots(staff_client, acme):
     before = snapshot("02905")
 
     response = staff_client.post("/staff/territories/02905/", {
-        "zip-price_cents": "", "zip-tier": "standard", "zip-slots": "1", "zip-is_active": "on"})
+        "zip-price": "", "zip-tier": "standard", "zip-slots": "1", "zip-is_active": "on"})
 
     html = response.content.decode()
     assert response.status_code == 400
@@ -444,12 +463,22 @@ def test_slots_below_the_holders_show_beside_slots(staff_client, acme):
     assert snapshot("02905") == before
 
 
-def test_a_tier_price_from_the_staff_page(staff_client):
-    refused = staff_client.post("/staff/tiers/premium/", {"tier-premium-price_cents": "-9"})
-    saved = staff_client.post("/staff/tiers/premium/", {"tier-premium-price_cents": "10900"})
+@pytest.mark.parametrize("typed", ["-9", "9.999", "nine", "", "1e2", "0x10"])
+def test_a_bad_tier_price_is_explained_beside_the_field(staff_client, typed):
+    refused = staff_client.post("/staff/tiers/premium/", {"tier-premium-price": typed})
 
+    html = refused.content.decode()
     assert refused.status_code == 400
-    assert 'id="id_tier-premium-price_cents_error"' in refused.content.decode()
+    assert 'id="id_tier-premium-price_error"' in html
+    assert TierPrice.objects.get(tier="premium").price_cents == 9900
+
+
+def test_a_tier_price_from_the_staff_page_in_dollars(staff_client):
+    page = staff_client.get("/staff/territories/").content.decode()
+    saved = staff_client.post("/staff/tiers/premium/", {"tier-premium-price": "109"})
+
+    assert 'name="tier-premium-price" value="99.00"' in page
+    assert "Price (dollars a month)" in page
     assert saved.status_code == 302
     assert TierPrice.objects.get(tier="premium").price_cents == 10900
 
@@ -467,7 +496,7 @@ def test_the_staff_page_is_for_staff(acme):
 
     page = host_client("localhost", agent_user).get("/staff/territories/")
     post = host_client("localhost", acme.admin).post("/staff/tiers/basic/",
-                                                     {"tier-basic-price_cents": "1"})
+                                                     {"tier-basic-price": "1"})
 
     assert (page.status_code, post.status_code) == (403, 403)
     assert TierPrice.objects.get(tier="basic").price_cents == 1900
