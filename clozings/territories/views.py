@@ -86,10 +86,11 @@ def my_territories(request: HttpRequest) -> HttpResponse:
     seat = request.seat
     team = seat.is_admin and request.GET.get("who") != "me"
     scope = None if team else seat
+    offers, waiting = selectors.open_offers_and_places_in_line(brokerage=request.brokerage,
+                                                               seat=scope)
     return render(request, "territories/mine.html", {
         "reservations": selectors.reservations_for(brokerage=request.brokerage, seat=scope),
-        "entries": selectors.waitlist_for(brokerage=request.brokerage, seat=scope),
-        "team": team,
+        "offers": offers, "waiting": waiting, "team": team,
     })
 
 
@@ -146,7 +147,7 @@ def offer_page(request: HttpRequest, entry_id: int) -> HttpResponse:
     territory = selectors.territory_rows(zip_code=entry.territory.zip_code,
                                          include_inactive=True).get()
     return render(request, "territories/offer.html", {
-        "entry": entry, "territory": territory, "is_open": entry.status == entry.Status.OFFERED,
+        "entry": entry, "territory": territory, "offer": selectors.offer_state(entry=entry),
     })
 
 

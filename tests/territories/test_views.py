@@ -321,7 +321,7 @@ def test_my_territories_show_price_status_next_charge_and_release(acme, globex):
     html = host_client(acme.host, me.user).get("/territories/mine/").content.decode()
 
     assert "33131" in html and "$99.00/month" in html
-    assert "Active" in html and "Next charge 14 Mar 2030" in html
+    assert "Active" in html and "Next charge Mar 14, 2030" in html
     assert f'action="/billing/release/{reservation.pk}/"' in html
     assert "33132" in html and "Number 1 in line" in html
     _no_inline_code(html)
@@ -369,6 +369,69 @@ def test_the_offer_page_shows_the_zip_and_an_accept_button(offer):
     assert "ZIP 33135" in html and "Held until" in html
     assert f'action="/billing/offers/{offer.pk}/accept/"' in html
     _no_inline_code(html)
+
+
+def test_the_offer_page_says_when_the_place_is_held_until_and_offers_a_claim(offer):
+    deadline = datetime(2031, 5, 6, 14, 30, tzinfo=UTC)
+    WaitlistEntry.objects.filter(pk=offer.pk).update(offer_expires_at=deadline)
+
+    html = host_client("acme.localhost", offer.seat.user).get(
+        f"/territories/offers/{offer.pk}/").content.decode()
+
+    assert "held for you until May 6, 2031, 10:30 AM EDT" in _text(html)
+    assert "Claim ZIP 33135 for $99.00 a month" in _text(html)
+    assert "can no longer be taken" not in html
+
+
+@pytest.mark.parametrize(("state", "says", "link"), [
+    ("waiting", "You are number 2 in line for ZIP 33135", "Leave the waitlist"),
+    ("accepted", "You claimed this place on", "My territories"),
+    ("expired", "This offer ran out on", "Join the waitlist again"),
+    ("cancelled", "You left this waitlist on", "Join the waitlist again"),
+    ("lapsed", "This offer ran out on", "Join the waitlist again"),
+])
+def test_the_offer_page_says_what_became_of_the_entry(offer, acme, state, says, link):
+    if state == "waiting":
+        WaitlistEntry.objects.filter(pk=offer.pk).update(status="cancelled")
+        services.join_waitlist(seat=agent(acme.brokerage), zip_code="33135")
+        entry = services.join_waitlist(seat=offer.seat, zip_code="33135")
+    elif state == "accepted":
+        entry = offer
+        services.claim_offer(entry_id=offer.pk, seat=offer.seat)
+    elif state == "lapsed":  # past its deadline, before the sweeper has closed it
+        entry = offer
+        WaitlistEntry.objects.filter(pk=offer.pk).update(
+            offer_expires_at=datetime(2020, 1, 2, tzinfo=UTC))
+    else:
+        entry = offer
+        WaitlistEntry.objects.filter(pk=offer.pk).update(
+            status=state, closed_at=datetime(2030, 1, 2, tzinfo=UTC))
+
+    response = host_client("acme.localhost", offer.seat.user).get(
+        f"/territories/offers/{entry.pk}/")
+
+    text = _text(response.content.decode())
+    assert response.status_code == 200
+    assert says in text and link in text
+    assert "can no longer be taken" not in text
+    assert ("Claim ZIP" in text) is False
+
+
+def test_my_territories_show_an_open_offer_with_its_deadline_and_a_claim_button(offer):
+    WaitlistEntry.objects.filter(pk=offer.pk).update(
+        offer_expires_at=datetime(2031, 5, 6, 14, 30, tzinfo=UTC))
+
+    html = host_client("acme.localhost", offer.seat.user).get(
+        "/territories/mine/").content.decode()
+
+    offers = re.search(r'<section class="offers[^"]*".*?</section>', html, flags=re.S)[0]
+    assert "33135" in offers and "$99.00/month" in offers
+    assert "Held for you until May 6, 2031, 10:30 AM EDT" in _text(offers)
+    assert f'href="/territories/offers/{offer.pk}/"' in offers and ">Claim<" in offers
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def test_nobody_else_sees_the_offer(offer, acme, globex):
