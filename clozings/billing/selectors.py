@@ -6,11 +6,12 @@ import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.utils import timezone
 
 from clozings.billing import stripe_client
 from clozings.billing.models import BillingAccount
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
-from clozings.tenants.models import Brokerage
+from clozings.tenants.models import Brokerage, Seat
 from clozings.territories.models import Reservation
 from clozings.territories.selectors import reservations_for
 
@@ -88,6 +89,39 @@ def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dic
         "monthly_total_cents": sum(item["price_cents"] for item in items),
         "invoices": invoices_of(account) if with_invoices else [],
     }
+
+
+def active_seats(*, brokerage: Brokerage) -> int:
+    return Seat.objects.filter(brokerage=brokerage, status=Seat.Status.ACTIVE).count()
+
+
+def reserve_terms(*, brokerage: Brokerage) -> dict:
+    """What reserving one more territory costs and when, for the confirmation page.
+
+    The first territory starts the brokerage's subscription: it is charged at once, and
+    the seats join the bill then. Later ones go on the same subscription and are first
+    billed with its next monthly charge."""
+    account = account_of(brokerage=brokerage)
+    first = account is None or not account.stripe_subscription_id
+    seats = active_seats(brokerage=brokerage) if first else 0
+    unit = settings.BILLING_SEAT_PRICE_CENTS
+    return {
+        "card": card_on_file(account),
+        "past_due": account is not None and account.status == BillingAccount.Status.PAST_DUE,
+        "first": first,
+        "next_charge_at": None if first else account.current_period_end,
+        "seats": seats, "seat_price_cents": unit, "seats_cents": seats * unit,
+    }
+
+
+def release_terms(*, reservation: Reservation) -> dict:
+    """Until when a released territory stays the agent's: the end of the period paid
+    for (the reservation's, else the subscription's); at once when nothing is paid ahead."""
+    account = account_of(brokerage=reservation.brokerage)
+    until = reservation.period_end or (account.current_period_end if account else None)
+    now = timezone.now()
+    return {"until": until if until and until > now else now,
+            "at_once": until is None or until <= now}
 
 
 def accounts_needing_attention():
