@@ -33,7 +33,12 @@ def card_on_file(account: BillingAccount | None) -> dict | None:
 
 
 def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict] | None:
-    """The latest invoices as Stripe has them now; None when Stripe can't be reached."""
+    """The latest invoices as Stripe has them now; None when Stripe can't be reached.
+
+    Each has a `kind` that says what it means for the brokerage: "paid"; "unpaid" (open
+    on the current subscription: the card must be replaced or the charge retried);
+    "declined" (a first charge that failed, so nothing was reserved and nothing is owed);
+    "void" or "uncollectible"."""
     if account is None or not account.stripe_customer_id:
         return []
     try:
@@ -45,13 +50,20 @@ def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict
         return None
     rows = []
     for invoice in field(page, "data", []) or []:
-        if field(invoice, "status") == "draft":
+        status = field(invoice, "status")
+        if status == "draft":
             continue
         created = field(invoice, "created")
+        subscription = field(invoice, "subscription")
+        subscription = subscription if isinstance(subscription, str) or subscription is None \
+            else field(subscription, "id")
         rows.append({
             "id": field(invoice, "id"),
             "number": field(invoice, "number") or field(invoice, "id"),
-            "status": field(invoice, "status"),
+            "status": status,
+            "kind": _invoice_kind(status, bool(field(invoice, "attempted")),
+                                  current=bool(subscription)
+                                  and subscription == account.stripe_subscription_id),
             "amount_due_cents": int(field(invoice, "amount_due", 0) or 0),
             "amount_paid_cents": int(field(invoice, "amount_paid", 0) or 0),
             "currency": field(invoice, "currency", settings.BILLING_CURRENCY),
@@ -60,8 +72,20 @@ def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict
     return rows
 
 
+def _invoice_kind(status: str | None, attempted: bool, *, current: bool) -> str:
+    if status == "paid":
+        return "paid"
+    if status == "open":
+        # an open invoice of a subscription that was cancelled at its first charge
+        return "unpaid" if current else "declined"
+    if status == "void":
+        return "declined" if attempted else "void"
+    return "uncollectible" if status == "uncollectible" else "void"
+
+
 def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dict:
-    """Card on file, subscription items (territories and seats) with prices, invoices."""
+    """What the billing page says: the card on file, what is billed every month
+    (each territory, the seats) and from when, the next charge, and the invoices."""
     account = account_of(brokerage=brokerage)
     reservations = [r for r in reservations_for(brokerage=brokerage)
                     if r.status in BILLED_STATUSES]
@@ -77,17 +101,31 @@ def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dic
         "price_cents": r.price_cents,
         "release_at": r.release_at,
     } for r in reservations]
+    unit = settings.BILLING_SEAT_PRICE_CENTS
     if account is not None and account.seats_quantity:
-        unit = settings.BILLING_SEAT_PRICE_CENTS
         items.append({"kind": "seats", "quantity": account.seats_quantity,
                       "unit_price_cents": unit, "price_cents": unit * account.seats_quantity})
+    subscribed = account is not None and bool(account.stripe_subscription_id)
+    total = sum(item["price_cents"] for item in items)
+    period_end = account.current_period_end if account else None
+    seats = active_seats(brokerage=brokerage)
+    invoices = invoices_of(account) if with_invoices else []
     return {
         "status": account.status if account else BillingAccount.Status.NEW,
         "card": card_on_file(account),
-        "current_period_end": account.current_period_end if account else None,
+        "current_period_end": period_end,
         "items": items,
-        "monthly_total_cents": sum(item["price_cents"] for item in items),
-        "invoices": invoices_of(account) if with_invoices else [],
+        "monthly_total_cents": total,
+        "subscribed": subscribed,
+        "seat_price_cents": unit,
+        "next_charge": {"at": period_end, "cents": total}
+        if subscribed and period_end and period_end > timezone.now() else None,
+        # before the first territory nothing is billed; this is what the seats will cost
+        "seats_preview": None if subscribed else {
+            "quantity": seats, "unit_price_cents": unit, "price_cents": seats * unit},
+        "invoices": invoices,
+        "unpaid": [i for i in invoices or [] if i["kind"] == "unpaid"],
+        "declined": [i for i in invoices or [] if i["kind"] == "declined"],
     }
 
 

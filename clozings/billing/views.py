@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clozings.billing import selectors, services
+from clozings.billing.stripe_client import StripeRefused, StripeUnavailable
 from clozings.platform.errors import ApiError
 from clozings.platform.money import format_cents
 from clozings.territories import selectors as territory_selectors
@@ -56,6 +57,30 @@ def billing_page(request):
         return _forbidden(request, "Only an admin of this brokerage can see its billing.")
     overview = selectors.billing_overview(brokerage=request.brokerage)
     return render(request, "billing/overview.html", {"overview": overview})
+
+
+@login_required
+@require_POST
+def retry_payment(request):
+    """Charge the open bill again with the card on file."""
+    if request.seat is None or not request.seat.is_admin:
+        return _forbidden(request, "Only an admin of this brokerage can pay its bill.")
+    account = selectors.account_of(brokerage=request.brokerage)
+    try:
+        status = services.retry_open_invoice(account_id=account.pk) if account else None
+    except (StripeRefused, StripeUnavailable):
+        messages.error(request, "The payment service did not answer. Nothing was charged; "
+                                "try again in a few minutes.")
+        return redirect("/billing/")
+    if status == "paid":
+        messages.success(request, "Paid. Thank you: your territories are in good standing "
+                                  "again in a moment.")
+    elif status == "open":
+        messages.error(request, "The card was declined again. Replace the card: the bill "
+                                "is charged to the new one at once.")
+    else:
+        messages.info(request, "There is no unpaid bill to charge.")
+    return redirect("/billing/")
 
 
 @login_required

@@ -216,3 +216,64 @@ def test_release_asks_first_with_the_date_the_zip_stays_yours(acme, localstripe)
     assert 'name="confirm" value="yes"' in page.content.decode()
     reservation.refresh_from_db()
     assert reservation.release_at is None
+
+
+def test_after_a_declined_card_the_bill_says_nothing_was_charged_and_what_to_do(
+        acme, localstripe):
+    # given a card that attaches and then fails to charge, and a reservation it refused
+    admin = host_client(acme.host, acme.admin)
+    add_card(admin, localstripe, "4000000000000341")
+    admin.post("/billing/reserve/", {"zip_code": "60605", "confirm": "yes"})
+    assert not Reservation.objects.exists()
+    # when
+    page = admin.get("/billing/")
+    # then the page does not contradict itself: nothing is owed, and it says what to do
+    text = _text(page)
+    assert page.status_code == 200
+    assert "Nothing billed yet" not in text
+    assert "Open" not in text
+    assert "Declined, not charged: nothing was reserved" in text
+    assert "$99.00" in text
+    assert "Replace the card" in text
+    assert "Nothing is billed until your brokerage's first territory" in text
+
+
+def test_the_bill_lists_territories_and_seats_the_next_charge_and_why_the_first_was_less(
+        acme, localstripe):
+    # given a brokerage of three active seats that reserved one $99 ZIP
+    from clozings.billing import services
+
+    admin = host_client(acme.host, acme.admin)
+    SeatFactory(brokerage=acme.brokerage)
+    SeatFactory(brokerage=acme.brokerage)
+    add_card(admin, localstripe, "4242424242424242")
+    admin.post("/billing/reserve/", {"zip_code": "60605", "confirm": "yes"})
+    services.sync_seat_quantity(brokerage_id=acme.brokerage.pk)
+    account = BillingAccount.objects.get(brokerage=acme.brokerage)
+    end = account.current_period_end
+    # when
+    text = _text(admin.get("/billing/"))
+    # then
+    assert "ZIP 60605" in text and "$99.00" in text
+    assert "Seats 3 × $15.00" in text and "$45.00" in text
+    assert "Total $144.00 a month" in text
+    assert f"Next charge: $144.00 on {end:%b} {end.day}, {end.year}" in text
+    assert "The first invoice charged the first territory alone" in text
+    assert "Paid" in text
+
+
+def test_before_any_territory_the_bill_says_what_seats_will_cost(acme):
+    SeatFactory(brokerage=acme.brokerage)
+    # when
+    text = _text(host_client(acme.host, acme.admin).get("/billing/"))
+    # then
+    assert "Nothing is billed until your brokerage's first territory" in text
+    assert "2 active seats × $15.00 = $30.00 a month" in text
+
+
+def test_the_invite_form_says_what_a_seat_costs_and_when(acme):
+    # when
+    text = _text(host_client(acme.host, acme.admin).get("/seats/"))
+    # then
+    assert "Each active seat costs $15.00 a month" in text
+    assert "from your brokerage's first territory on" in text
