@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import date as date_filter
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,6 +23,11 @@ from clozings.territories.services import ZIP_RE
 
 MINE_URL = "/territories/mine/"
 DATE = "M j, Y"  # the one way billing and territory pages write a date
+
+
+def _day(value) -> str:
+    """A date in a message, in the viewer's time zone, as the pages write it."""
+    return date_filter(timezone.localtime(value), DATE)
 
 
 def _forbidden(request, message: str):
@@ -181,7 +187,7 @@ def release(request, reservation_id: int):
         return redirect(MINE_URL)
     if reservation.release_at is not None:
         messages.info(request, f"{reservation.territory.zip_code} is already being released "
-                               f"on {date_filter(reservation.release_at, DATE)}.")
+                               f"on {_day(reservation.release_at)}.")
         return redirect(MINE_URL)
     if not _confirmed(request):
         return render(request, "billing/release_confirm.html", {
@@ -193,7 +199,7 @@ def release(request, reservation_id: int):
         messages.error(request, _error_text(exc))
         return redirect(MINE_URL)
     messages.success(request, f"{reservation.territory.zip_code} stays yours until "
-                              f"{date_filter(reservation.release_at, DATE)}, then it is "
+                              f"{_day(reservation.release_at)}, then it is "
                               "released and no longer billed.")
     return redirect(MINE_URL)
 
