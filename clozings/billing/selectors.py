@@ -102,13 +102,21 @@ def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dic
         "release_at": r.release_at,
     } for r in reservations]
     unit = settings.BILLING_SEAT_PRICE_CENTS
+    subscribed = account is not None and bool(account.stripe_subscription_id)
+    seats = active_seats(brokerage=brokerage)
     if account is not None and account.seats_quantity:
         items.append({"kind": "seats", "quantity": account.seats_quantity,
                       "unit_price_cents": unit, "price_cents": unit * account.seats_quantity})
-    subscribed = account is not None and bool(account.stripe_subscription_id)
     total = sum(item["price_cents"] for item in items)
+    # The seats item follows the active seats (a task syncs it within seconds of a
+    # change); until it has, the page bills what it is about to be and says so.
+    bill = [item for item in items if item["kind"] != "seats"]
+    if subscribed and seats:
+        bill.append({"kind": "seats", "quantity": seats, "unit_price_cents": unit,
+                     "price_cents": unit * seats,
+                     "updating": seats != account.seats_quantity})
+    bill_total = sum(item["price_cents"] for item in bill)
     period_end = account.current_period_end if account else None
-    seats = active_seats(brokerage=brokerage)
     invoices = invoices_of(account) if with_invoices else []
     return {
         "status": account.status if account else BillingAccount.Status.NEW,
@@ -118,7 +126,9 @@ def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dic
         "monthly_total_cents": total,
         "subscribed": subscribed,
         "seat_price_cents": unit,
-        "next_charge": {"at": period_end, "cents": total}
+        "bill": bill,
+        "bill_total_cents": bill_total,
+        "next_charge": {"at": period_end, "cents": bill_total}
         if subscribed and period_end and period_end > timezone.now() else None,
         # before the first territory nothing is billed; this is what the seats will cost
         "seats_preview": None if subscribed else {

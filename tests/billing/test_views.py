@@ -150,7 +150,7 @@ def test_reserving_the_first_zip_asks_first_with_the_price_and_the_charge_now(ac
     assert "Reserve ZIP 60605 · Chicago, IL" in text
     assert "$99.00 a month" in text
     assert "Charged now: $99.00 to the Visa ending 4242" in text
-    assert "2 active seats × $15.00 = $30.00 a month join the bill" in text
+    assert "its seats join the bill too: 2 active seats × $15.00 = $30.00 a month" in text
     html = page.content.decode()
     assert 'name="confirm" value="yes"' in html and 'csrfmiddlewaretoken' in html
     assert 'href="/territories/?q=60605"' in html
@@ -277,3 +277,16 @@ def test_the_invite_form_says_what_a_seat_costs_and_when(acme):
     # then
     assert "Each active seat costs $15.00 a month" in text
     assert "from your brokerage's first territory on" in text
+
+
+def test_seats_show_on_the_bill_while_stripe_is_being_updated(acme, localstripe):
+    # given a first territory, before the seats task has run
+    admin = host_client(acme.host, acme.admin)
+    add_card(admin, localstripe, "4242424242424242")
+    admin.post("/billing/reserve/", {"zip_code": "60605", "confirm": "yes"})
+    assert BillingAccount.objects.get(brokerage=acme.brokerage).seats_quantity == 0
+    # when
+    text = _text(admin.get("/billing/"))
+    # then the bill already counts the seat, and says it is on its way
+    assert "Seats 1 × $15.00" in text and "being updated on the bill" in text
+    assert "Total $114.00 a month" in text
