@@ -290,3 +290,41 @@ def test_seats_show_on_the_bill_while_stripe_is_being_updated(acme, localstripe)
     # then the bill already counts the seat, and says it is on its way
     assert "Seats 1 × $15.00" in text and "being updated on the bill" in text
     assert "Total $114.00 a month" in text
+
+
+def test_a_failed_monthly_charge_says_what_to_do_and_can_be_charged_again(acme, localstripe):
+    # given a brokerage whose monthly invoice the new card failed to pay
+    import stripe
+
+    from tests.billing.conftest import stripe_api, wait_until
+
+    admin = host_client(acme.host, acme.admin)
+    add_card(admin, localstripe, "4242424242424242")
+    admin.post("/billing/reserve/", {"zip_code": "60605", "confirm": "yes"})
+    add_card(admin, localstripe, "4000000000000341")
+    account = BillingAccount.objects.get(brokerage=acme.brokerage)
+    invoice = stripe_api().invoices.create(params={
+        "customer": account.stripe_customer_id,
+        "subscription": account.stripe_subscription_id})
+    try:
+        stripe_api().invoices.pay(invoice.id)
+    except stripe.StripeError:
+        pass  # localstripe may answer the decline at once or later, on the invoice
+    wait_until(lambda: stripe_api().invoices.retrieve(invoice.id).status == "open"
+               and stripe_api().invoices.retrieve(invoice.id).attempted,
+               what="the declined invoice")
+    BillingAccount.objects.filter(pk=account.pk).update(status="past_due")
+    # when
+    page = admin.get("/billing/")
+    # then the failure comes first, with both ways out
+    text = _text(page)
+    assert "A payment failed" in text
+    assert "Unpaid : the card was declined" in text
+    html = page.content.decode()
+    assert 'href="/billing/card/"' in html and 'action="/billing/retry/"' in html
+    # when they charge the same card again
+    retried = admin.post("/billing/retry/", follow=True)
+    # then they are told it was declined again
+    assert "declined again" in " ".join(messages_of(retried))
+    agent = host_client(acme.host, SeatFactory(brokerage=acme.brokerage).user)
+    assert agent.post("/billing/retry/").status_code == 403
