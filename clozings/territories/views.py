@@ -198,6 +198,8 @@ def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
     tier_forms = tier_forms or {}
     tier_rows = [(tier, tier_forms.get(tier.tier) or TierPriceForm(
         initial={"price": tier.price_cents}, prefix=f"tier-{tier.tier}")) for tier in tiers]
+    for tier, tier_form in tier_rows:
+        tier_form.fields["price"].label = f"{tier.get_tier_display()} price (dollars a month)"
     params = request.GET.copy()
     params.pop("page", None)
     return render(request, "territories/staff.html", {

@@ -316,7 +316,7 @@ def test_staff_type_a_tier_price_in_dollars(staff_user, app_server, phone):  # n
 
     # then it is kept in cents and shown in dollars
     expect(page.get_by_role("status")).to_contain_text("The basic tier's price is saved.")
-    expect(page.locator("main")).to_contain_text("now $21.50")
+    expect(page.locator("main")).to_contain_text("Now $21.50 a month")
     assert db_read(lambda: TierPrice.objects.get(tier="basic").price_cents) == 2150
     assert staff.fits_the_screen()
     staff.screenshot("2-saved")

@@ -542,7 +542,7 @@ def test_a_tier_price_from_the_staff_page_in_dollars(staff_client):
     saved = staff_client.post("/staff/tiers/premium/", {"tier-premium-price": "109"})
 
     assert 'name="tier-premium-price" value="99.00"' in page
-    assert "Price (dollars a month)" in page
+    assert "Premium price (dollars a month)" in page
     assert saved.status_code == 302
     assert TierPrice.objects.get(tier="premium").price_cents == 10900
 
