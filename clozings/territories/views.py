@@ -177,6 +177,11 @@ class TerritorySettingsForm(forms.Form):
 class TierPriceForm(forms.Form):
     price = DollarsField(label="Price (dollars a month)", help_text="Like 49 or 49.00.")
 
+    def __init__(self, *args, tier: str, **kwargs):
+        kwargs.setdefault("prefix", f"tier-{tier}")
+        super().__init__(*args, **kwargs)
+        self.fields["price"].label = f"{Tier(tier).label} price (dollars a month)"
+
 
 def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
                 tier_forms=None, status: int = 200) -> HttpResponse:
@@ -197,9 +202,7 @@ def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
     tiers = list(selectors.tier_prices())
     tier_forms = tier_forms or {}
     tier_rows = [(tier, tier_forms.get(tier.tier) or TierPriceForm(
-        initial={"price": tier.price_cents}, prefix=f"tier-{tier.tier}")) for tier in tiers]
-    for tier, tier_form in tier_rows:
-        tier_form.fields["price"].label = f"{tier.get_tier_display()} price (dollars a month)"
+        initial={"price": tier.price_cents}, tier=tier.tier)) for tier in tiers]
     params = request.GET.copy()
     params.pop("page", None)
     return render(request, "territories/staff.html", {
@@ -237,7 +240,7 @@ def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
 def staff_tier_update(request: HttpRequest, tier: str) -> HttpResponse:
     if not TierPrice.objects.filter(tier=tier).exists():
         raise Http404("No such tier.")
-    form = TierPriceForm(request.POST, prefix=f"tier-{tier}")
+    form = TierPriceForm(request.POST, tier=tier)
     if form.is_valid():
         try:
             services.set_tier_price(tier=tier, price_cents=form.cleaned_data["price"])

@@ -305,6 +305,7 @@ def test_staff_type_a_tier_price_in_dollars(staff_user, app_server, phone):  # n
     page.get_by_role("button", name="Save the basic price").click()
 
     # then it is explained beside the field, and nothing changed
+    expect(page.get_by_label("Basic price (dollars a month)")).to_have_value("19,5 dollars")
     expect(page.locator("#id_tier-basic-price_error")).to_contain_text(
         "Enter a price in dollars, like 49 or 49.00.")
     assert db_read(lambda: TierPrice.objects.get(tier="basic").price_cents) == 1900
