@@ -1,6 +1,7 @@
 """The paid-for pages on a phone (390 x 844) and on a desktop: the card typed as printed,
-reserve and release with a confirmation, the bill after a declined card, a waitlist offer
-claimed from My territories, and staff typing prices in dollars."""
+reserve and release with a confirmation, the bill after a declined card and after a failed
+monthly charge, a waitlist offer claimed from My territories, and staff typing prices in
+dollars."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 
 import pytest
+import stripe
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -23,6 +25,8 @@ from tests.billing.conftest import (  # noqa: F401  (fixtures these tests use)
     add_card,
     committed,
     localstripe,
+    stripe_api,
+    wait_until,
 )
 from tests.browser.conftest import Phone, db_read
 from tests.browser.test_reserve_flow import app_server  # noqa: F401  (fixture)
@@ -321,3 +325,52 @@ def test_staff_type_a_tier_price_in_dollars(staff_user, app_server, phone):  # n
     assert db_read(lambda: TierPrice.objects.get(tier="basic").price_cents) == 2150
     assert staff.fits_the_screen()
     staff.screenshot("2-saved")
+
+
+def test_a_failed_monthly_charge_comes_first_on_the_bill(
+        committed, app_server, localstripe, phone, desktop):  # noqa: F811
+    # given a brokerage whose monthly invoice its new card failed to pay
+    setup = db_read(lambda: committed.brokerage("past-due"))
+    card_on_file(localstripe, setup, "4242424242424242")
+    db_read(lambda: host_client(setup.host, setup.admin).post(
+        "/billing/reserve/", {"zip_code": "60609", "confirm": "yes"}))
+    card_on_file(localstripe, setup, "4000000000000341")
+    account = db_read(lambda: BillingAccount.objects.get(brokerage=setup.brokerage))
+    invoice = stripe_api().invoices.create(params={
+        "customer": account.stripe_customer_id,
+        "subscription": account.stripe_subscription_id})
+    try:
+        stripe_api().invoices.pay(invoice.id)
+    except stripe.StripeError:
+        pass  # localstripe may answer the decline at once or later, on the invoice
+    wait_until(lambda: stripe_api().invoices.retrieve(invoice.id).attempted,
+               what="the declined invoice")
+    db_read(lambda: BillingAccount.objects.filter(pk=account.pk).update(status="past_due"))
+    base = f"http://{setup.host}:{app_server}"
+    admin = phone("admin")
+    page = admin.page
+    sign_in(page, base, setup.admin.email)
+
+    # when they open the bill
+    page.goto(f"{base}/billing/")
+
+    # then the failure comes first, with both ways out
+    failure = page.locator("section.notice")
+    expect(failure).to_contain_text("A payment failed")
+    expect(failure.get_by_role("link", name="Replace the card")).to_be_visible()
+    expect(page.locator(".invoices")).to_contain_text("Unpaid: the card was declined")
+    assert admin.fits_the_screen()
+    assert admin.small_tap_targets() == []
+    admin.screenshot("1-billing")
+    wide = desktop("admin")
+    wide.context.add_cookies(admin.context.cookies())
+    wide.page.goto(f"{base}/billing/")
+    wide.screenshot("1-billing")
+
+    # when they charge the same card again
+    failure.get_by_role("button", name="Charge the card again").click()
+
+    # then they are told what happened, and what to do
+    expect(page.get_by_role("status")).to_contain_text("The card was declined again")
+    admin.screenshot("2-declined-again")
+    assert admin.console_errors == []
