@@ -6,11 +6,12 @@ import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.utils import timezone
 
 from clozings.billing import stripe_client
 from clozings.billing.models import BillingAccount
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
-from clozings.tenants.models import Brokerage
+from clozings.tenants.models import Brokerage, Seat
 from clozings.territories.models import Reservation
 from clozings.territories.selectors import reservations_for
 
@@ -32,7 +33,12 @@ def card_on_file(account: BillingAccount | None) -> dict | None:
 
 
 def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict] | None:
-    """The latest invoices as Stripe has them now; None when Stripe can't be reached."""
+    """The latest invoices as Stripe has them now; None when Stripe can't be reached.
+
+    Each has a `kind` that says what it means for the brokerage: "paid"; "unpaid" (open
+    on the current subscription: the card must be replaced or the charge retried);
+    "declined" (a first charge that failed, so nothing was reserved and nothing is owed);
+    "void" or "uncollectible"."""
     if account is None or not account.stripe_customer_id:
         return []
     try:
@@ -44,13 +50,20 @@ def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict
         return None
     rows = []
     for invoice in field(page, "data", []) or []:
-        if field(invoice, "status") == "draft":
+        status = field(invoice, "status")
+        if status == "draft":
             continue
         created = field(invoice, "created")
+        subscription = field(invoice, "subscription")
+        subscription = subscription if isinstance(subscription, str) or subscription is None \
+            else field(subscription, "id")
         rows.append({
             "id": field(invoice, "id"),
             "number": field(invoice, "number") or field(invoice, "id"),
-            "status": field(invoice, "status"),
+            "status": status,
+            "kind": _invoice_kind(status, bool(field(invoice, "attempted")),
+                                  current=bool(subscription)
+                                  and subscription == account.stripe_subscription_id),
             "amount_due_cents": int(field(invoice, "amount_due", 0) or 0),
             "amount_paid_cents": int(field(invoice, "amount_paid", 0) or 0),
             "currency": field(invoice, "currency", settings.BILLING_CURRENCY),
@@ -59,8 +72,20 @@ def invoices_of(account: BillingAccount | None, *, limit: int = 12) -> list[dict
     return rows
 
 
+def _invoice_kind(status: str | None, attempted: bool, *, current: bool) -> str:
+    if status == "paid":
+        return "paid"
+    if status == "open":
+        # an open invoice of a subscription that was cancelled at its first charge
+        return "unpaid" if current else "declined"
+    if status == "void":
+        return "declined" if attempted else "void"
+    return "uncollectible" if status == "uncollectible" else "void"
+
+
 def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dict:
-    """Card on file, subscription items (territories and seats) with prices, invoices."""
+    """What the billing page says: the card on file, what is billed every month
+    (each territory, the seats) and from when, the next charge, and the invoices."""
     account = account_of(brokerage=brokerage)
     reservations = [r for r in reservations_for(brokerage=brokerage)
                     if r.status in BILLED_STATUSES]
@@ -76,18 +101,75 @@ def billing_overview(*, brokerage: Brokerage, with_invoices: bool = True) -> dic
         "price_cents": r.price_cents,
         "release_at": r.release_at,
     } for r in reservations]
+    unit = settings.BILLING_SEAT_PRICE_CENTS
+    subscribed = account is not None and bool(account.stripe_subscription_id)
+    seats = active_seats(brokerage=brokerage)
     if account is not None and account.seats_quantity:
-        unit = settings.BILLING_SEAT_PRICE_CENTS
         items.append({"kind": "seats", "quantity": account.seats_quantity,
                       "unit_price_cents": unit, "price_cents": unit * account.seats_quantity})
+    total = sum(item["price_cents"] for item in items)
+    # The seats item follows the active seats (a task syncs it within seconds of a
+    # change); until it has, the page bills what it is about to be and says so.
+    bill = [item for item in items if item["kind"] != "seats"]
+    if subscribed and seats:
+        bill.append({"kind": "seats", "quantity": seats, "unit_price_cents": unit,
+                     "price_cents": unit * seats,
+                     "updating": seats != account.seats_quantity})
+    bill_total = sum(item["price_cents"] for item in bill)
+    period_end = account.current_period_end if account else None
+    invoices = invoices_of(account) if with_invoices else []
     return {
         "status": account.status if account else BillingAccount.Status.NEW,
         "card": card_on_file(account),
-        "current_period_end": account.current_period_end if account else None,
+        "current_period_end": period_end,
         "items": items,
-        "monthly_total_cents": sum(item["price_cents"] for item in items),
-        "invoices": invoices_of(account) if with_invoices else [],
+        "monthly_total_cents": total,
+        "subscribed": subscribed,
+        "seat_price_cents": unit,
+        "bill": bill,
+        "bill_total_cents": bill_total,
+        "next_charge": {"at": period_end, "cents": bill_total}
+        if subscribed and period_end and period_end > timezone.now() else None,
+        # before the first territory nothing is billed; this is what the seats will cost
+        "seats_preview": None if subscribed else {
+            "quantity": seats, "unit_price_cents": unit, "price_cents": seats * unit},
+        "invoices": invoices,
+        "unpaid": [i for i in invoices or [] if i["kind"] == "unpaid"],
+        "declined": [i for i in invoices or [] if i["kind"] == "declined"],
     }
+
+
+def active_seats(*, brokerage: Brokerage) -> int:
+    return Seat.objects.filter(brokerage=brokerage, status=Seat.Status.ACTIVE).count()
+
+
+def reserve_terms(*, brokerage: Brokerage) -> dict:
+    """What reserving one more territory costs and when, for the confirmation page.
+
+    The first territory starts the brokerage's subscription: it is charged at once, and
+    the seats join the bill then. Later ones go on the same subscription and are first
+    billed with its next monthly charge."""
+    account = account_of(brokerage=brokerage)
+    first = account is None or not account.stripe_subscription_id
+    seats = active_seats(brokerage=brokerage) if first else 0
+    unit = settings.BILLING_SEAT_PRICE_CENTS
+    return {
+        "card": card_on_file(account),
+        "past_due": account is not None and account.status == BillingAccount.Status.PAST_DUE,
+        "first": first,
+        "next_charge_at": None if first else account.current_period_end,
+        "seats": seats, "seat_price_cents": unit, "seats_cents": seats * unit,
+    }
+
+
+def release_terms(*, reservation: Reservation) -> dict:
+    """Until when a released territory stays the agent's: the end of the period paid
+    for (the reservation's, else the subscription's); at once when nothing is paid ahead."""
+    account = account_of(brokerage=reservation.brokerage)
+    until = reservation.period_end or (account.current_period_end if account else None)
+    now = timezone.now()
+    return {"until": until if until and until > now else now,
+            "at_once": until is None or until <= now}
 
 
 def accounts_needing_attention():

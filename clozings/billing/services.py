@@ -306,6 +306,14 @@ def _cancel_unpaid_subscription(account: BillingAccount, subscription) -> None:
         pass  # the generic message will do
     stripe_client.write(api.subscriptions.cancel, subscription.id,
                         idempotency_key=account.idempotency_key("cancel", subscription.id))
+    if invoice_id:
+        # Left open, the refused first invoice would be owed (and retried) for a
+        # subscription that no longer exists: void it, so the bill says nothing is owed.
+        try:
+            stripe_client.write(api.invoices.void_invoice, invoice_id,
+                                idempotency_key=account.idempotency_key("void", invoice_id))
+        except (StripeRefused, StripeUnavailable):
+            logger.warning("billing.void_failed", extra={"invoice": invoice_id})
     raise StripeRefused(message, code="card_declined")
 
 

@@ -18,6 +18,7 @@ brokerage: list = [
          name="api-reservation"),
     path("billing/", views.billing_page, name="billing"),
     path("billing/card/", views.card_page, name="billing-card"),
+    path("billing/retry/", views.retry_payment, name="billing-retry"),
     path("billing/reserve/", views.reserve, name="billing-reserve"),
     path("billing/release/<int:reservation_id>/", views.release, name="billing-release"),
     path("billing/offers/<int:entry_id>/accept/", views.accept_offer,

@@ -8,15 +8,26 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import date as date_filter
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clozings.billing import selectors, services
+from clozings.billing.stripe_client import StripeRefused, StripeUnavailable
 from clozings.platform.errors import ApiError
 from clozings.platform.money import format_cents
+from clozings.territories import selectors as territory_selectors
 from clozings.territories.models import Reservation
+from clozings.territories.services import ZIP_RE
 
 MINE_URL = "/territories/mine/"
+DATE = "M j, Y"  # the one way billing and territory pages write a date
+
+
+def _day(value) -> str:
+    """A date in a message, in the viewer's time zone, as the pages write it."""
+    return date_filter(timezone.localtime(value), DATE)
 
 
 def _forbidden(request, message: str):
@@ -55,6 +66,30 @@ def billing_page(request):
 
 
 @login_required
+@require_POST
+def retry_payment(request):
+    """Charge the open bill again with the card on file."""
+    if request.seat is None or not request.seat.is_admin:
+        return _forbidden(request, "Only an admin of this brokerage can pay its bill.")
+    account = selectors.account_of(brokerage=request.brokerage)
+    try:
+        status = services.retry_open_invoice(account_id=account.pk) if account else None
+    except (StripeRefused, StripeUnavailable):
+        messages.error(request, "The payment service did not answer. Nothing was charged; "
+                                "try again in a few minutes.")
+        return redirect("/billing/")
+    if status == "paid":
+        messages.success(request, "Paid. Thank you: your territories are in good standing "
+                                  "again in a moment.")
+    elif status == "open":
+        messages.error(request, "The card was declined again. Replace the card: the bill "
+                                "is charged to the new one at once.")
+    else:
+        messages.info(request, "There is no unpaid bill to charge.")
+    return redirect("/billing/")
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def card_page(request):
     if request.seat is None or not request.seat.is_admin:
@@ -82,12 +117,27 @@ def card_page(request):
     }, status=400 if error else 200)
 
 
+def _confirmed(request) -> bool:
+    return request.method == "POST" and request.POST.get("confirm") == "yes"
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def reserve(request):
+    """Reserve and pay for a ZIP. The Reserve button lands on a confirmation (price,
+    what is charged and when); only its "confirm" post reserves."""
     if request.seat is None:
         return _forbidden(request, "You have no active seat in this brokerage.")
-    zip_code = request.POST.get("zip_code", "")
+    zip_code = (request.POST if request.method == "POST" else request.GET).get("zip_code", "")
+    if not _confirmed(request):
+        return _reserve_confirmation(request, zip_code)
     try:
         reservation = services.reserve_and_pay(seat=request.seat, zip_code=zip_code,
                                                by=request.user)
@@ -99,25 +149,58 @@ def reserve(request):
     return redirect(MINE_URL)
 
 
+def _reserve_confirmation(request, zip_code: str):
+    zip_code = zip_code.strip()
+    territory = territory_selectors.territory_rows(zip_code=zip_code).first() \
+        if ZIP_RE.match(zip_code) else None
+    if territory is None:
+        messages.error(request, "There is no territory for that ZIP code. Search again.")
+        return _back(request)
+    if Reservation.objects.filter(seat=request.seat, territory=territory).exclude(
+            status=Reservation.Status.RELEASED).exists():
+        messages.info(request, f"{zip_code} is already yours.")
+        return redirect(MINE_URL)
+    if territory.taken >= territory.slots:
+        messages.error(request, f"{zip_code} has no free place now: join its waitlist "
+                                "and it is offered to you when one opens.")
+        return _back(request)
+    return render(request, "billing/reserve_confirm.html", {
+        "territory": territory, "terms": selectors.reserve_terms(brokerage=request.brokerage),
+        "back": _safe_next(request, f"/territories/?q={zip_code}"),
+    })
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def release(request, reservation_id: int):
+    """Release a ZIP at the end of the paid period, after a confirmation that says
+    until when it stays the agent's."""
     if request.seat is None:
         return _forbidden(request, "You have no active seat in this brokerage.")
     reservations = Reservation.objects.filter(brokerage=request.brokerage)
     if not request.seat.is_admin:
         reservations = reservations.filter(seat=request.seat)
-    reservation = reservations.select_related("territory").filter(pk=reservation_id).first()
+    reservation = reservations.select_related("territory", "seat", "brokerage").filter(
+        pk=reservation_id).exclude(status=Reservation.Status.RELEASED).first()
     if reservation is None:
         messages.error(request, "That territory is not one you can release.")
         return redirect(MINE_URL)
+    if reservation.release_at is not None:
+        messages.info(request, f"{reservation.territory.zip_code} is already being released "
+                               f"on {_day(reservation.release_at)}.")
+        return redirect(MINE_URL)
+    if not _confirmed(request):
+        return render(request, "billing/release_confirm.html", {
+            "reservation": reservation,
+            "terms": selectors.release_terms(reservation=reservation)})
     try:
         reservation = services.release_and_bill(reservation=reservation, by=request.user)
     except (ValidationError, ApiError) as exc:
         messages.error(request, _error_text(exc))
         return redirect(MINE_URL)
-    messages.success(request, f"{reservation.territory.zip_code} will be released at the end "
-                              "of the paid period.")
+    messages.success(request, f"{reservation.territory.zip_code} stays yours until "
+                              f"{_day(reservation.release_at)}, then it is "
+                              "released and no longer billed.")
     return redirect(MINE_URL)
 
 

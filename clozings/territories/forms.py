@@ -14,6 +14,7 @@ from django import forms
 from django.http import QueryDict
 
 from clozings.territories import selectors
+from clozings.territories.services import MAX_PRICE_CENTS
 
 # USPS codes of every state, district, territory and military "state" in the catalogue.
 STATES = {
@@ -207,3 +208,42 @@ class TerritorySearchForm(forms.Form):
             data["notes"].append(f"These are ZIPs of the city {name}. For the whole state, "
                                  f"search {whole_state}.")
             self.suggestions.append((f"All of {STATES[whole_state]}", whole_state))
+
+
+# "49", "49.5", "49.00", "$1,049.99": dollars with at most two decimals.
+_DOLLARS = re.compile(r"^\$?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]{1,2}))?$")
+
+
+def cents_as_dollars(cents: int | None) -> str:
+    """4900 -> "49.00", what a staff price box shows (None: empty)."""
+    return "" if cents is None else f"{cents // 100}.{cents % 100:02d}"
+
+
+class DollarsField(forms.Field):
+    """A monthly price typed in dollars ("49" or "49.00"), cleaned to integer cents."""
+
+    default_error_messages = {
+        "invalid": "Enter a price in dollars, like 49 or 49.00.",
+        "too_much": "A price cannot be more than $%(most)s a month.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput(attrs={
+            "inputmode": "decimal", "autocomplete": "off", "maxlength": "20"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return cents_as_dollars(value) if isinstance(value, int) else value
+
+    def to_python(self, value) -> int | None:
+        text = value.strip() if isinstance(value, str) else ""
+        if not text:
+            return None
+        match = _DOLLARS.match(text) if len(text) <= 20 else None
+        if match is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        cents = int(match[1].replace(",", "")) * 100 + int((match[2] or "0").ljust(2, "0"))
+        if cents > MAX_PRICE_CENTS:
+            raise forms.ValidationError(self.error_messages["too_much"], code="too_much",
+                                        params={"most": f"{MAX_PRICE_CENTS // 100:,}"})
+        return cents

@@ -185,7 +185,24 @@ def waitlist_for(*, brokerage: Brokerage, seat: Seat | None = None
         brokerage=brokerage, status__in=WaitlistEntry.OPEN).select_related("territory", "seat")
     if seat is not None:
         rows = rows.filter(seat=seat)
-    return rows.annotate(position=_position_subquery()).order_by("territory__zip_code")
+    return rows.annotate(
+        position=_position_subquery(),
+        price_cents=Coalesce(F("territory__price_cents"), Subquery(
+            TierPrice.objects.filter(tier=OuterRef("territory__tier")).values(
+                "price_cents")[:1])),
+    ).order_by("territory__zip_code")
+
+
+def open_offers_and_places_in_line(*, brokerage: Brokerage, seat: Seat | None = None
+                                   ) -> tuple[list[WaitlistEntry], list[WaitlistEntry]]:
+    """(offers that can still be claimed, soonest deadline first; entries waiting in
+    line), from one query. An offer past its deadline is in neither: it is closing."""
+    now = timezone.now()
+    entries = list(waitlist_for(brokerage=brokerage, seat=seat))
+    offers = sorted((e for e in entries if e.status == WaitlistEntry.Status.OFFERED
+                     and e.offer_expires_at and e.offer_expires_at > now),
+                    key=lambda e: e.offer_expires_at)
+    return offers, [e for e in entries if e.status == WaitlistEntry.Status.WAITING]
 
 
 def open_offer(*, entry_id: int, brokerage: Brokerage, seat: Seat) -> WaitlistEntry | None:
@@ -195,6 +212,26 @@ def open_offer(*, entry_id: int, brokerage: Brokerage, seat: Seat) -> WaitlistEn
     if not seat.is_admin:
         rows = rows.filter(seat=seat)
     return rows.first()
+
+
+def offer_state(*, entry: WaitlistEntry) -> dict:
+    """What a waitlist entry's page says: `state` is "waiting" (with `position`),
+    "offered" (with `expires_at`), "claimed" (with its `reservation`), "expired" (also an
+    offer past its deadline that the sweeper has not closed yet) or "cancelled"; `at`
+    is when it closed."""
+    status = entry.status
+    if status == WaitlistEntry.Status.WAITING:
+        return {"state": "waiting", "position": waitlist_position(entry=entry)}
+    if status == WaitlistEntry.Status.OFFERED:
+        if entry.offer_expires_at and entry.offer_expires_at > timezone.now():
+            return {"state": "offered", "expires_at": entry.offer_expires_at}
+        return {"state": "expired", "at": entry.offer_expires_at}
+    if status == WaitlistEntry.Status.ACCEPTED:
+        return {"state": "claimed", "at": entry.closed_at,
+                "reservation": Reservation.objects.filter(waitlist_entry=entry).first()}
+    if status == WaitlistEntry.Status.EXPIRED:
+        return {"state": "expired", "at": entry.offer_expires_at or entry.closed_at}
+    return {"state": "cancelled", "at": entry.closed_at}
 
 
 def inventory_summary() -> dict[str, int]:

@@ -19,7 +19,7 @@ from clozings.platform.errors import ApiError
 from clozings.tenants.models import Seat
 from clozings.tenants.views import seat_required, staff_required
 from clozings.territories import selectors, services
-from clozings.territories.forms import TerritorySearchForm, search_data
+from clozings.territories.forms import DollarsField, TerritorySearchForm, search_data
 from clozings.territories.models import Reservation, Tier, TierPrice
 
 PAGE_SIZE = 25
@@ -33,10 +33,13 @@ def _error_text(exc: Exception) -> str:
     return str(getattr(exc, "detail", exc))
 
 
-def _field_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Put a service's field errors beside the form's fields."""
+def _field_errors(form: forms.Form, exc: ValidationError,
+                  rename: dict[str, str] | None = None) -> None:
+    """Put a service's field errors beside the form's fields (`rename`: the service's
+    name of a field -> the form's)."""
     for field, errors in (exc.message_dict if hasattr(exc, "error_dict") else
                           {None: exc.messages}).items():
+        field = (rename or {}).get(field, field)
         for error in errors:
             form.add_error(field if field in form.fields else None, error)
 
@@ -83,10 +86,11 @@ def my_territories(request: HttpRequest) -> HttpResponse:
     seat = request.seat
     team = seat.is_admin and request.GET.get("who") != "me"
     scope = None if team else seat
+    offers, waiting = selectors.open_offers_and_places_in_line(brokerage=request.brokerage,
+                                                               seat=scope)
     return render(request, "territories/mine.html", {
         "reservations": selectors.reservations_for(brokerage=request.brokerage, seat=scope),
-        "entries": selectors.waitlist_for(brokerage=request.brokerage, seat=scope),
-        "team": team,
+        "offers": offers, "waiting": waiting, "team": team,
     })
 
 
@@ -143,7 +147,7 @@ def offer_page(request: HttpRequest, entry_id: int) -> HttpResponse:
     territory = selectors.territory_rows(zip_code=entry.territory.zip_code,
                                          include_inactive=True).get()
     return render(request, "territories/offer.html", {
-        "entry": entry, "territory": territory, "is_open": entry.status == entry.Status.OFFERED,
+        "entry": entry, "territory": territory, "offer": selectors.offer_state(entry=entry),
     })
 
 
@@ -162,9 +166,8 @@ class InventoryForm(forms.Form):
 
 
 class TerritorySettingsForm(forms.Form):
-    price_cents = forms.IntegerField(
-        label="Own price (cents a month)", required=False, min_value=0,
-        max_value=services.MAX_PRICE_CENTS, help_text="Leave empty to use the tier's price.")
+    price = DollarsField(label="Own price (dollars a month)", required=False,
+                         help_text="Like 49 or 49.00. Leave empty to use the tier's price.")
     tier = forms.ChoiceField(label="Tier", choices=Tier.choices)
     slots = forms.IntegerField(label="Slots", min_value=1, max_value=services.MAX_SLOTS,
                                help_text="1 = exclusive. Never below the places taken now.")
@@ -172,8 +175,12 @@ class TerritorySettingsForm(forms.Form):
 
 
 class TierPriceForm(forms.Form):
-    price_cents = forms.IntegerField(label="Price (cents a month)", min_value=0,
-                                     max_value=services.MAX_PRICE_CENTS)
+    price = DollarsField(label="Price (dollars a month)", help_text="Like 49 or 49.00.")
+
+    def __init__(self, *args, tier: str, **kwargs):
+        kwargs.setdefault("prefix", f"tier-{tier}")
+        super().__init__(*args, **kwargs)
+        self.fields["price"].label = f"{Tier(tier).label} price (dollars a month)"
 
 
 def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
@@ -190,12 +197,12 @@ def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
         edit = selectors.territory_rows(zip_code=zip_code, include_inactive=True).first()
         if edit is not None and settings_form is None:
             settings_form = TerritorySettingsForm(initial={
-                "price_cents": edit.price_cents, "tier": edit.tier, "slots": edit.slots,
+                "price": edit.price_cents, "tier": edit.tier, "slots": edit.slots,
                 "is_active": edit.is_active}, prefix="zip")
     tiers = list(selectors.tier_prices())
     tier_forms = tier_forms or {}
     tier_rows = [(tier, tier_forms.get(tier.tier) or TierPriceForm(
-        initial={"price_cents": tier.price_cents}, prefix=f"tier-{tier.tier}")) for tier in tiers]
+        initial={"price": tier.price_cents}, tier=tier.tier)) for tier in tiers]
     params = request.GET.copy()
     params.pop("page", None)
     return render(request, "territories/staff.html", {
@@ -215,10 +222,11 @@ def staff_territories(request: HttpRequest) -> HttpResponse:
 def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
     form = TerritorySettingsForm(request.POST, prefix="zip")
     if form.is_valid():
+        data = dict(form.cleaned_data)
         try:
-            services.update_territory(zip_code=zip_code, **form.cleaned_data)
+            services.update_territory(zip_code=zip_code, price_cents=data.pop("price"), **data)
         except ValidationError as exc:
-            _field_errors(form, exc)
+            _field_errors(form, exc, rename={"price_cents": "price"})
         except ApiError:
             raise Http404("No such ZIP.") from None
         else:
@@ -232,12 +240,12 @@ def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
 def staff_tier_update(request: HttpRequest, tier: str) -> HttpResponse:
     if not TierPrice.objects.filter(tier=tier).exists():
         raise Http404("No such tier.")
-    form = TierPriceForm(request.POST, prefix=f"tier-{tier}")
+    form = TierPriceForm(request.POST, tier=tier)
     if form.is_valid():
         try:
-            services.set_tier_price(tier=tier, price_cents=form.cleaned_data["price_cents"])
+            services.set_tier_price(tier=tier, price_cents=form.cleaned_data["price"])
         except ValidationError as exc:
-            _field_errors(form, exc)
+            _field_errors(form, exc, rename={"price_cents": "price"})
         else:
             messages.success(request, f"The {tier} tier's price is saved.")
             return redirect("staff_territories")

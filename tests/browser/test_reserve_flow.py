@@ -1,5 +1,6 @@
 """An admin, on a phone, adds a card in the Stripe.js form (localstripe's), finds a ZIP,
-reserves it, and sees it in "My territories" and, billed, on the billing page."""
+reserves it (after a confirmation), and sees it in "My territories" and, billed, on the
+billing page."""
 
 from __future__ import annotations
 
@@ -63,11 +64,11 @@ def test_admin_adds_a_card_reserves_a_zip_and_sees_it_billed(committed, app_serv
 
     # when they add a card in the Stripe.js form
     page.goto(f"{base}/billing/card/")
-    page.locator("#card-element input[placeholder=number]").fill("4242424242424242")
-    page.locator("#card-element input[placeholder=exp_month]").fill("12")
-    page.locator("#card-element input[placeholder=exp_year]").fill("34")
-    page.locator("#card-element input[placeholder=cvc]").fill("123")
-    page.locator("#card-element input[placeholder=postal_code]").fill(ZIP)
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry month (MM)").fill("12")
+    page.get_by_label("Expiry year (YY)").fill("34")
+    page.get_by_label("Security code (CVC)").fill("123")
+    page.get_by_label("Billing ZIP code").fill(ZIP)
     assert admin.fits_the_screen()
     assert admin.small_tap_targets() == []
     admin.screenshot("1-card")
@@ -87,6 +88,8 @@ def test_admin_adds_a_card_reserves_a_zip_and_sees_it_billed(committed, app_serv
     expect(page.locator(".territories")).to_contain_text(f"{ZIP} · Chicago, IL")
     admin.screenshot("2-search")
     page.get_by_role("button", name=re.compile(f"^Reserve {ZIP}")).click()
+    expect(page.locator("main")).to_contain_text("Charged now: $99.00 to the Visa ending 4242")
+    page.get_by_role("button", name="Reserve for $99.00 a month").click()
 
     # then it is theirs in "My territories"
     expect(page).to_have_url(f"{base}/territories/mine/")

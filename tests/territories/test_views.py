@@ -366,9 +366,73 @@ def test_the_offer_page_shows_the_zip_and_an_accept_button(offer):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "ZIP 33135" in html and "Held until" in html
+    assert "ZIP 33135" in html and "held for you until" in html
     assert f'action="/billing/offers/{offer.pk}/accept/"' in html
     _no_inline_code(html)
+
+
+def test_the_offer_page_says_when_the_place_is_held_until_and_offers_a_claim(offer):
+    deadline = datetime(2031, 5, 6, 14, 30, tzinfo=UTC)
+    WaitlistEntry.objects.filter(pk=offer.pk).update(offer_expires_at=deadline)
+
+    html = host_client("acme.localhost", offer.seat.user).get(
+        f"/territories/offers/{offer.pk}/").content.decode()
+
+    assert "held for you until May 6, 2031, 10:30 AM EDT" in _text(html)
+    assert "Claim for $99.00 a month" in _text(html)
+    assert 'aria-label="Claim ZIP 33135 for $99.00 a month"' in html
+    assert "can no longer be taken" not in html
+
+
+@pytest.mark.parametrize(("state", "says", "link"), [
+    ("waiting", "You are number 2 in line for ZIP 33135", "Leave the waitlist"),
+    ("accepted", "You claimed this place on", "My territories"),
+    ("expired", "This offer ran out on", "Join the waitlist again"),
+    ("cancelled", "You left this waitlist on", "Join the waitlist again"),
+    ("lapsed", "This offer ran out on", "Join the waitlist again"),
+])
+def test_the_offer_page_says_what_became_of_the_entry(offer, acme, state, says, link):
+    if state == "waiting":
+        WaitlistEntry.objects.filter(pk=offer.pk).update(status="cancelled")
+        services.join_waitlist(seat=agent(acme.brokerage), zip_code="33135")
+        entry = services.join_waitlist(seat=offer.seat, zip_code="33135")
+    elif state == "accepted":
+        entry = offer
+        services.claim_offer(entry_id=offer.pk, seat=offer.seat)
+    elif state == "lapsed":  # past its deadline, before the sweeper has closed it
+        entry = offer
+        WaitlistEntry.objects.filter(pk=offer.pk).update(
+            offer_expires_at=datetime(2020, 1, 2, tzinfo=UTC))
+    else:
+        entry = offer
+        WaitlistEntry.objects.filter(pk=offer.pk).update(
+            status=state, closed_at=datetime(2030, 1, 2, tzinfo=UTC))
+
+    response = host_client("acme.localhost", offer.seat.user).get(
+        f"/territories/offers/{entry.pk}/")
+
+    text = _text(response.content.decode())
+    assert response.status_code == 200
+    assert says in text and link in text
+    assert "can no longer be taken" not in text
+    assert ("Claim for" in text) is False
+
+
+def test_my_territories_show_an_open_offer_with_its_deadline_and_a_claim_button(offer):
+    WaitlistEntry.objects.filter(pk=offer.pk).update(
+        offer_expires_at=datetime(2031, 5, 6, 14, 30, tzinfo=UTC))
+
+    html = host_client("acme.localhost", offer.seat.user).get(
+        "/territories/mine/").content.decode()
+
+    offers = re.search(r'<section class="offers[^"]*".*?</section>', html, flags=re.S)[0]
+    assert "33135" in offers and "$99.00/month" in offers
+    assert "Held for you until May 6, 2031, 10:30 AM EDT" in _text(offers)
+    assert f'href="/territories/offers/{offer.pk}/"' in offers and ">Claim<" in offers
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def test_nobody_else_sees_the_offer(offer, acme, globex):
@@ -406,18 +470,37 @@ def test_staff_page_shows_the_inventory_and_edits_a_zip(staff_client):
     _no_inline_code(html)
 
     saved = staff_client.post("/staff/territories/02903/", {
-        "zip-price_cents": "7700", "zip-tier": "premium", "zip-slots": "2",
+        "zip-price": "77", "zip-tier": "premium", "zip-slots": "2",
         "zip-is_active": "on"})
 
     assert saved.status_code == 302
     t = Territory.objects.get(zip_code="02903")
     assert (t.price_cents, t.tier, t.slots, t.is_active) == (7700, "premium", 2, True)
+    again = staff_client.get("/staff/territories/", {"edit": "02903"}).content.decode()
+    assert 'name="zip-price" value="77.00"' in again
+    assert "Own price (dollars a month)" in again
+
+
+@pytest.mark.parametrize(("typed", "cents"), [
+    ("49", 4900), ("49.00", 4900), ("49.5", 4950), ("$1,049.99", 104999), (" 0 ", 0),
+    ("", None),
+])
+def test_staff_type_a_zips_price_in_dollars(staff_client, typed, cents):
+    response = staff_client.post("/staff/territories/02906/", {
+        "zip-price": typed, "zip-tier": "standard", "zip-slots": "1", "zip-is_active": "on"})
+
+    assert response.status_code == 302
+    assert Territory.objects.get(zip_code="02906").price_cents == cents
 
 
 @pytest.mark.parametrize(("data", "field"), [
-    ({"zip-price_cents": "-1", "zip-tier": "standard", "zip-slots": "1"}, "price_cents"),
-    ({"zip-price_cents": "", "zip-tier": "standard", "zip-slots": "0"}, "slots"),
-    ({"zip-price_cents": "", "zip-tier": "gold", "zip-slots": "1"}, "tier"),
+    ({"zip-price": "-1", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "4.999", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "forty", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "100001", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "4e3", "zip-tier": "standard", "zip-slots": "1"}, "price"),
+    ({"zip-price": "", "zip-tier": "standard", "zip-slots": "0"}, "slots"),
+    ({"zip-price": "", "zip-tier": "gold", "zip-slots": "1"}, "tier"),
 ])
 def test_bad_zip_settings_show_beside_their_field(staff_client, data, field):
     before = snapshot("02904")
@@ -436,7 +519,7 @@ def test_slots_below_the_holders_show_beside_slots(staff_client, acme):
     before = snapshot("02905")
 
     response = staff_client.post("/staff/territories/02905/", {
-        "zip-price_cents": "", "zip-tier": "standard", "zip-slots": "1", "zip-is_active": "on"})
+        "zip-price": "", "zip-tier": "standard", "zip-slots": "1", "zip-is_active": "on"})
 
     html = response.content.decode()
     assert response.status_code == 400
@@ -444,12 +527,22 @@ def test_slots_below_the_holders_show_beside_slots(staff_client, acme):
     assert snapshot("02905") == before
 
 
-def test_a_tier_price_from_the_staff_page(staff_client):
-    refused = staff_client.post("/staff/tiers/premium/", {"tier-premium-price_cents": "-9"})
-    saved = staff_client.post("/staff/tiers/premium/", {"tier-premium-price_cents": "10900"})
+@pytest.mark.parametrize("typed", ["-9", "9.999", "nine", "", "1e2", "0x10"])
+def test_a_bad_tier_price_is_explained_beside_the_field(staff_client, typed):
+    refused = staff_client.post("/staff/tiers/premium/", {"tier-premium-price": typed})
 
+    html = refused.content.decode()
     assert refused.status_code == 400
-    assert 'id="id_tier-premium-price_cents_error"' in refused.content.decode()
+    assert 'id="id_tier-premium-price_error"' in html
+    assert TierPrice.objects.get(tier="premium").price_cents == 9900
+
+
+def test_a_tier_price_from_the_staff_page_in_dollars(staff_client):
+    page = staff_client.get("/staff/territories/").content.decode()
+    saved = staff_client.post("/staff/tiers/premium/", {"tier-premium-price": "109"})
+
+    assert 'name="tier-premium-price" value="99.00"' in page
+    assert "Premium price (dollars a month)" in page
     assert saved.status_code == 302
     assert TierPrice.objects.get(tier="premium").price_cents == 10900
 
@@ -467,7 +560,7 @@ def test_the_staff_page_is_for_staff(acme):
 
     page = host_client("localhost", agent_user).get("/staff/territories/")
     post = host_client("localhost", acme.admin).post("/staff/tiers/basic/",
-                                                     {"tier-basic-price_cents": "1"})
+                                                     {"tier-basic-price": "1"})
 
     assert (page.status_code, post.status_code) == (403, 403)
     assert TierPrice.objects.get(tier="basic").price_cents == 1900
