@@ -37,10 +37,11 @@ class UserOutput(serializers.Serializer):
 class MembershipOutput(serializers.Serializer):
     brokerage = serializers.CharField(source="brokerage.slug", help_text="The brokerage's slug.")
     role = serializers.ChoiceField(Seat.Role.choices)
-    host = serializers.SerializerMethodField()
+    host = serializers.SerializerMethodField(
+        help_text="The brokerage's host, with the public port when there is one.")
 
     def get_host(self, seat: Seat) -> str:
-        return services.brokerage_host(seat.brokerage)
+        return services.brokerage_address(seat.brokerage)
 
 
 class TokenOutput(serializers.Serializer):
@@ -95,7 +96,8 @@ class BrokerageAdminOutput(serializers.Serializer):
 class BrokerageCreatedOutput(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
-    host = serializers.CharField()
+    host = serializers.CharField(
+        help_text="The brokerage's host, with the public port when there is one.")
     admin = BrokerageAdminOutput()
 
 
@@ -113,14 +115,15 @@ class ReservationCountsOutput(serializers.Serializer):
 class BrokerageListOutput(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
-    host = serializers.SerializerMethodField()
+    host = serializers.SerializerMethodField(
+        help_text="The brokerage's host, with the public port when there is one.")
     time_zone = serializers.CharField()
     created_at = serializers.DateTimeField()
     seats = SeatCountsOutput(source="*")
     reservations = ReservationCountsOutput(source="*")
 
     def get_host(self, brokerage) -> str:
-        return services.brokerage_host(brokerage)
+        return services.brokerage_address(brokerage)
 
 
 class BrokerageInput(serializers.Serializer):
@@ -159,7 +162,7 @@ class BrokerageListCreateApi(ApiView):
                            "check and try again.") from exc
         admin = brokerage.seats.select_related("user").get(role=Seat.Role.ADMIN).user
         body = {"slug": brokerage.slug, "name": brokerage.name,
-                "host": services.brokerage_host(brokerage), "admin": admin}
+                "host": services.brokerage_address(brokerage), "admin": admin}
         return Response(BrokerageCreatedOutput(body).data, status=201)
 
 
