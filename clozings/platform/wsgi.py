@@ -10,6 +10,8 @@ from django.core.exceptions import SuspiciousOperation
 from django.core.wsgi import get_wsgi_application
 from django.utils.http import parse_header_parameters
 
+from clozings.platform.startup import refuse_development_secrets
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozings.platform.settings")
 
 # Python's own codecs, not character sets of the web: some fail to decode with errors
@@ -80,3 +82,4 @@ class RejectUndecodableRequests:
 
 
 application = RejectUndecodableRequests(get_wsgi_application())
+refuse_development_secrets("web server")
