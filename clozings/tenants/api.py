@@ -8,11 +8,16 @@ from django.db import IntegrityError
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from clozings.platform.api import MAX_ID, ApiView, error_responses
-from clozings.platform.auth import issue_token
+from clozings.platform.auth import (
+    BearerTokenAuthentication,
+    issue_token,
+    revoke_all_tokens,
+    revoke_token,
+)
 from clozings.platform.errors import Conflict
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
@@ -56,11 +61,20 @@ class TokenInput(serializers.Serializer):
 
 
 class TokenApi(ApiView):
-    """Exchange an email and password for a bearer token (on any host)."""
+    """Exchange an email and password for a bearer token, or revoke the token sent (on any
+    host)."""
 
-    # Sign-in needs no credentials; no session either, so no CSRF for scripts.
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    def get_authenticators(self):
+        # Sign-in needs no credentials (a stale token sent along is ignored); no session
+        # either, so no CSRF for scripts. Revoking takes the bearer token it revokes.
+        return [BearerTokenAuthentication()] if self._revoking() else []
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self._revoking() else [AllowAny()]
+
+    def _revoking(self) -> bool:
+        # No request while the schema generator looks the view over.
+        return getattr(self.request, "method", None) == "DELETE"
 
     def get_authenticate_header(self, request) -> str:
         return "Bearer"  # so that a failed sign-in is a 401, not a 403
@@ -85,6 +99,31 @@ class TokenApi(ApiView):
         body = {"token": issue_token(user), "user": user,
                 "memberships": selectors.memberships_for(user=user)}
         return Response(TokenOutput(body).data)
+
+    @extend_schema(
+        operation_id="auth_token_revoke", request=None,
+        description="Revoke the bearer token sent with this request: from now on it gets "
+                    "401 `not_authenticated`. Other tokens of the person keep working.",
+        responses={204: None, **error_responses(401)},
+        auth=[{"bearerAuth": []}],
+    )
+    def delete(self, request):
+        revoke_token(request.user, request.auth)
+        return Response(status=204)
+
+
+class TokensApi(ApiView):
+    """Sign out everywhere: revoke every API token of the person (any host)."""
+
+    @extend_schema(
+        operation_id="auth_tokens_revoke_all", request=None,
+        description="Revoke every API token of the person signed in (sign out everywhere), "
+                    "the one sent with this request too. A password change does the same.",
+        responses={204: None, **error_responses(401, 403)},
+    )
+    def delete(self, request):
+        revoke_all_tokens(request.user)
+        return Response(status=204)
 
 
 # --- brokerages (platform staff) ------------------------------------------------------------
@@ -273,13 +312,16 @@ class SeatDetailApi(SeatApi):
 
 
 _token = path("api/v1/auth/token", TokenApi.as_view(), name="api-auth-token")
+_tokens = path("api/v1/auth/tokens", TokensApi.as_view(), name="api-auth-tokens")
 
 public_urls: list = [
     _token,
+    _tokens,
     path("api/v1/brokerages", BrokerageListCreateApi.as_view(), name="api-brokerages"),
 ]
 brokerage_urls: list = [
     _token,
+    _tokens,
     path("api/v1/seats", SeatListCreateApi.as_view(), name="api-seats"),
     path("api/v1/seats/<int:seat_id>", SeatDetailApi.as_view(), name="api-seat"),
 ]

@@ -143,3 +143,14 @@ class Seat(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+
+class ApiToken(models.Model):
+    """One API token given at sign-in (clozings.platform.auth): the token is signed and
+    names this row, and deleting the row revokes it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"API token {self.pk} of {self.user_id}"
