@@ -24,8 +24,9 @@ CLOZINGS_HOME = Path(env.str("CLOZINGS_HOME", default=str(Path.home() / ".clozin
 # Port that links in e-mails and printed URLs carry (empty behind a proxy on 80/443).
 CLOZINGS_PUBLIC_PORT = env.str("CLOZINGS_PUBLIC_PORT", default="")
 CLOZINGS_HTTPS = env.bool("CLOZINGS_HTTPS", default=not DEBUG)
+# Not "testserver": Django's test set-up adds it for the tests; production never wants it.
 ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=[CLOZINGS_DOMAIN, f".{CLOZINGS_DOMAIN}", "127.0.0.1", "testserver"]
+    "ALLOWED_HOSTS", default=[CLOZINGS_DOMAIN, f".{CLOZINGS_DOMAIN}", "127.0.0.1"]
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)

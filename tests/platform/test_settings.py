@@ -171,3 +171,28 @@ def test_production_settings_with_their_own_secrets_start_and_debug_allows_the_d
 
     assert production.returncode == 0, production.stderr
     assert development.returncode == 0, development.stderr
+
+
+def test_testserver_is_no_host_of_production():
+    # given production settings with the default ALLOWED_HOSTS
+    env = production_environment()
+    del env["ALLOWED_HOSTS"]
+    script = (
+        "from clozings.platform.wsgi import application\n"
+        "from django.conf import settings\n"
+        "from clozings.tenants.middleware import platform_hosts\n"
+        "from tests.wsgi_client import call_wsgi\n"
+        "print(sorted(settings.ALLOWED_HOSTS))\n"
+        "print('testserver' in platform_hosts())\n"
+        "for path in ('/healthz', '/api/v1/brokerages'):\n"
+        "    print(call_wsgi(application, host='testserver', path=path).status_code)\n")
+
+    # when
+    result = _start([sys.executable, "-c", script], env)
+
+    # then: Django's test client's host is refused like any unknown host
+    assert result.returncode == 0, result.stderr
+    hosts, platform, *statuses = result.stdout.split("\n")[:4]
+    assert hosts == "['.clozings.example.com', '127.0.0.1', 'clozings.example.com']"
+    assert platform == "False"
+    assert statuses == ["400", "400"]
