@@ -65,11 +65,13 @@ def user_for_token(token: str):
     return user
 
 
-def revoke_token(user, token: str) -> None:
-    """Revoke one of `user`'s tokens (nothing happens to a token that is not theirs)."""
+def revoke_token(user, token: str) -> int:
+    """Revoke one of `user`'s tokens; 1, or 0 for a token that is not theirs."""
     payload = _payload(token)
-    if payload is not None and isinstance(payload.get("t"), int):
-        user.api_tokens.filter(pk=payload["t"]).delete()
+    if payload is None or not isinstance(payload.get("t"), int):
+        return 0
+    deleted, _ = user.api_tokens.filter(pk=payload["t"]).delete()
+    return deleted
 
 
 def revoke_all_tokens(user) -> int:

@@ -60,6 +60,10 @@ class TokenInput(serializers.Serializer):
     password = serializers.CharField(max_length=1024, trim_whitespace=False)
 
 
+class RevokedOutput(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many tokens were revoked.")
+
+
 class TokenApi(ApiView):
     """Exchange an email and password for a bearer token, or revoke the token sent (on any
     host)."""
@@ -104,12 +108,12 @@ class TokenApi(ApiView):
         operation_id="auth_token_revoke", request=None,
         description="Revoke the bearer token sent with this request: from now on it gets "
                     "401 `not_authenticated`. Other tokens of the person keep working.",
-        responses={204: None, **error_responses(401)},
+        responses={200: RevokedOutput, **error_responses(401)},
         auth=[{"bearerAuth": []}],
     )
     def delete(self, request):
-        revoke_token(request.user, request.auth)
-        return Response(status=204)
+        revoked = revoke_token(request.user, request.auth)
+        return Response(RevokedOutput({"revoked": revoked}).data)
 
 
 class TokensApi(ApiView):
@@ -119,11 +123,11 @@ class TokensApi(ApiView):
         operation_id="auth_tokens_revoke_all", request=None,
         description="Revoke every API token of the person signed in (sign out everywhere), "
                     "the one sent with this request too. A password change does the same.",
-        responses={204: None, **error_responses(401, 403)},
+        responses={200: RevokedOutput, **error_responses(401, 403)},
     )
     def delete(self, request):
-        revoke_all_tokens(request.user)
-        return Response(status=204)
+        revoked = revoke_all_tokens(request.user)
+        return Response(RevokedOutput({"revoked": revoked}).data)
 
 
 # --- brokerages (platform staff) ------------------------------------------------------------

@@ -36,7 +36,7 @@ def test_a_revoked_token_gets_401_not_authenticated_and_others_keep_working(acme
     answer = bearer(revoked, "localhost").delete(TOKEN_URL)
     after = bearer(revoked).get(SEATS_URL)
 
-    assert answer.status_code == 204
+    assert (answer.status_code, answer.json()) == (200, {"revoked": 1})
     assert after.status_code == 401
     assert after.json()["error"]["code"] == "not_authenticated"
     assert after["WWW-Authenticate"] == "Bearer"
@@ -70,7 +70,7 @@ def test_signing_out_everywhere_revokes_every_token_of_the_person_only(acme, glo
 
     answer = bearer(mine[0], "globex.localhost").delete(TOKENS_URL)
 
-    assert answer.status_code == 204
+    assert (answer.status_code, answer.json()) == (200, {"revoked": 3})
     assert [bearer(token).get(SEATS_URL).status_code for token in mine] == [401, 401, 401]
     assert bearer(theirs, "globex.localhost").get(SEATS_URL).status_code == 200
     assert bearer(sign_in(acme.admin.email)).get(SEATS_URL).status_code == 200
@@ -83,7 +83,7 @@ def test_signing_out_everywhere_works_from_a_session_too(acme):
 
     answer = client.delete(TOKENS_URL)
 
-    assert answer.status_code == 204
+    assert (answer.status_code, answer.json()) == (200, {"revoked": 1})
     assert bearer(token).get(SEATS_URL).status_code == 401
 
 
@@ -123,7 +123,7 @@ def test_the_schema_documents_revoking(acme):
     one = document["paths"][TOKEN_URL]["delete"]
     every = document["paths"][TOKENS_URL]["delete"]
     assert one["operationId"] == "auth_token_revoke"
-    assert set(one["responses"]) == {"204", "401"}
+    assert set(one["responses"]) == {"200", "401"}
     assert one["security"] == [{"bearerAuth": []}]
     assert every["operationId"] == "auth_tokens_revoke_all"
-    assert "204" in every["responses"]
+    assert "200" in every["responses"]
