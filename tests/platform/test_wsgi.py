@@ -154,9 +154,12 @@ def _send_chunked(port: int, host: str, path: str, body: bytes,
         connection_.close()
 
 
-def _delete_committed(email: str) -> None:
+def _delete_committed(*, seat_email: str, token_email: str) -> None:
+    """Remove what gunicorn committed: the invited seat and the signed-in person's tokens."""
     with psycopg.connect(_database_url(), autocommit=True) as admin:
-        admin.execute("DELETE FROM tenants_seat WHERE email = %s", [email])
+        admin.execute("DELETE FROM tenants_seat WHERE email = %s", [seat_email])
+        admin.execute("DELETE FROM tenants_apitoken WHERE user_id IN "
+                      "(SELECT id FROM tenants_user WHERE email = %s)", [token_email])
 
 
 def test_a_chunked_sign_in_and_seat_invite_are_read_not_taken_as_empty(
@@ -170,7 +173,7 @@ def test_a_chunked_sign_in_and_seat_invite_are_read_not_taken_as_empty(
         invited, seat = _send_chunked(gunicorn, "acme.localhost", "/api/v1/seats", invite,
                                       token=token_body.get("token"))
     finally:
-        _delete_committed("chunked@acme.test")
+        _delete_committed(seat_email="chunked@acme.test", token_email=acme.admin.email)
 
     assert signed_in == 200, token_body
     assert invited == 201, seat
