@@ -71,6 +71,7 @@ OPEN_ROUTES = {
     r"^healthz$": "load balancers and probes call it without credentials; it shows no data",
     r"^api/schema/$": "the API's description: it names endpoints and holds no data",
     r"^api/v1/auth/token$": "sign-in: exchanging an email and password needs no token",
+    r"^api/v1/auth/tokens$": "sign out everywhere: acts on the caller's own tokens only",
     r"^login/$": "the sign-in page",
     r"^login/continue/<str:token>/$":
         "the one-time hand-over after sign-up; authorised by its signed, single-use token",
@@ -87,6 +88,7 @@ PLATFORM_OPEN_ROUTES = {
     r"^healthz$": "load balancers and probes call it without credentials; it shows no data",
     r"^api/schema/$": "the API's description: it names endpoints and holds no data",
     r"^api/v1/auth/token$": "sign-in: exchanging an email and password needs no token",
+    r"^api/v1/auth/tokens$": "sign out everywhere: acts on the caller's own tokens only",
     r"^api/v1/territories$": "the territory catalogue: anyone may look (API.md)",
     r"^billing/stripe/webhook$": "Stripe calls it; each event is authorised by its signature",
     r"^login/$": "the sign-in page",

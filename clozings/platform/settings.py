@@ -15,15 +15,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- the platform -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-# The "django-insecure-" prefix makes `check --deploy` flag the default key (security.W009).
-SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-key-set-SECRET_KEY-0123")
+# The "django-insecure-" prefix makes `check --deploy` flag the default key (security.W009);
+# with DEBUG off the web server and Celery refuse to start on it (startup.py).
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-set-SECRET_KEY-0123"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 CLOZINGS_DOMAIN = env.str("CLOZINGS_DOMAIN", default="localhost").lower()
 CLOZINGS_HOME = Path(env.str("CLOZINGS_HOME", default=str(Path.home() / ".clozings")))
 # Port that links in e-mails and printed URLs carry (empty behind a proxy on 80/443).
 CLOZINGS_PUBLIC_PORT = env.str("CLOZINGS_PUBLIC_PORT", default="")
 CLOZINGS_HTTPS = env.bool("CLOZINGS_HTTPS", default=not DEBUG)
+# Not "testserver": Django's test set-up adds it for the tests; production never wants it.
 ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=[CLOZINGS_DOMAIN, f".{CLOZINGS_DOMAIN}", "127.0.0.1", "testserver"]
+    "ALLOWED_HOSTS", default=[CLOZINGS_DOMAIN, f".{CLOZINGS_DOMAIN}", "127.0.0.1"]
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)
@@ -154,8 +157,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Failed logins per email and per client address before 429, and the window they count in.
+# Failed logins per email before 429, and the window they count in (tenants/throttling.py).
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=10)
+# Failed logins from one address, across accounts, after which each email that failed from
+# it is refused there (people who share the address and have not failed still sign in).
+LOGIN_THROTTLE_ADDRESS_ATTEMPTS = env.int("LOGIN_THROTTLE_ADDRESS_ATTEMPTS", default=50)
 LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
 # Proxies in front of the app that append to X-Forwarded-For (0: use the peer address).
 TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
@@ -192,10 +198,14 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clozings <no-reply@clozings.local>")
 
 # --- Stripe (a local stand-in, localstripe, when STRIPE_SECRET_KEY is unset) ------------
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_local")
+# The local defaults: with DEBUG off, a STRIPE_SECRET_KEY of Stripe's own (no
+# STRIPE_API_BASE) refuses to start with the local webhook secret (startup.py).
+LOCAL_STRIPE_SECRET_KEY = "sk_test_local"
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local"
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default=LOCAL_STRIPE_SECRET_KEY)
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_local")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_local")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default=LOCAL_STRIPE_WEBHOOK_SECRET)
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="usd")

@@ -1,14 +1,18 @@
 """The WSGI application: Django, behind a guard for requests Django fails on while it
-builds them (a 500 from the server otherwise)."""
+builds them (a 500 from the server otherwise) or misreads (a chunked body)."""
 
 import codecs
+import io
 import json
 import logging
 import os
 
+from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.wsgi import get_wsgi_application
 from django.utils.http import parse_header_parameters
+
+from clozings.platform.startup import refuse_development_secrets
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozings.platform.settings")
 
@@ -42,9 +46,32 @@ def content_type_problem(content_type: str) -> tuple[str, str] | None:
     return None
 
 
+def read_chunked_body(environ) -> bool:
+    """Give Django a body sent with `Transfer-Encoding: chunked`; False when it is larger
+    than settings.DATA_UPLOAD_MAX_MEMORY_SIZE.
+
+    Django reads wsgi.input up to CONTENT_LENGTH, and a chunked request has none: it would
+    see an empty body (an invitation answered "email: This field is required" although the
+    email was sent). gunicorn hands over the body de-chunked; it is read here, up to the same
+    cap Django applies to a body with a length, and passed on with its length.
+    """
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower() \
+            or environ.get("CONTENT_LENGTH"):
+        return True
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    stream = environ["wsgi.input"]
+    body = stream.read() if limit is None else stream.read(limit + 1)
+    if limit is not None and len(body) > limit:
+        return False
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return True
+
+
 class RejectUndecodableRequests:
     """Answer 400 to a request Django fails on while it builds it, before its own error
-    handling: JSON in the API's error format under the API's paths, plain text elsewhere."""
+    handling (413 to a chunked body over the size cap): JSON in the API's error format under
+    the API's paths, plain text elsewhere."""
 
     def __init__(self, app):
         self.app = app
@@ -53,6 +80,11 @@ class RejectUndecodableRequests:
         problem = content_type_problem(environ.get("CONTENT_TYPE", ""))
         if problem is not None:
             return self.refuse(environ, start_response, *problem)
+        if not read_chunked_body(environ):
+            return self.refuse(
+                environ, start_response, "payload_too_large",
+                f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+                status="413 Request Entity Too Large")
         try:
             return self.app(environ, start_response)
         except SuspiciousOperation as exc:
@@ -64,7 +96,8 @@ class RejectUndecodableRequests:
                                "The request was not understood.")
 
     @staticmethod
-    def refuse(environ, start_response, code: str, message: str):
+    def refuse(environ, start_response, code: str, message: str,
+               status: str = "400 Bad Request"):
         # Imported here: the error format needs settings, which the app above has loaded.
         from clozings.platform.errors import API_PATH_PREFIXES, error_body
 
@@ -73,10 +106,11 @@ class RejectUndecodableRequests:
         else:
             body, content_type = message, "text/plain; charset=utf-8"
         payload = body.encode()
-        start_response("400 Bad Request", [
+        start_response(status, [
             ("Content-Type", content_type), ("Content-Length", str(len(payload))),
             ("X-Content-Type-Options", "nosniff")])
         return [payload]
 
 
 application = RejectUndecodableRequests(get_wsgi_application())
+refuse_development_secrets("web server")

@@ -8,11 +8,16 @@ from django.db import IntegrityError
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from clozings.platform.api import MAX_ID, ApiView, error_responses
-from clozings.platform.auth import issue_token
+from clozings.platform.auth import (
+    BearerTokenAuthentication,
+    issue_token,
+    revoke_all_tokens,
+    revoke_token,
+)
 from clozings.platform.errors import Conflict
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
@@ -38,10 +43,11 @@ class UserOutput(serializers.Serializer):
 class MembershipOutput(serializers.Serializer):
     brokerage = serializers.CharField(source="brokerage.slug", help_text="The brokerage's slug.")
     role = serializers.ChoiceField(Seat.Role.choices)
-    host = serializers.SerializerMethodField()
+    host = serializers.SerializerMethodField(
+        help_text="The brokerage's host, with the public port when there is one.")
 
     def get_host(self, seat: Seat) -> str:
-        return services.brokerage_host(seat.brokerage)
+        return services.brokerage_address(seat.brokerage)
 
 
 class TokenOutput(serializers.Serializer):
@@ -55,12 +61,25 @@ class TokenInput(serializers.Serializer):
     password = serializers.CharField(max_length=1024, trim_whitespace=False)
 
 
-class TokenApi(ApiView):
-    """Exchange an email and password for a bearer token (on any host)."""
+class RevokedOutput(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many tokens were revoked.")
 
-    # Sign-in needs no credentials; no session either, so no CSRF for scripts.
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+
+class TokenApi(ApiView):
+    """Exchange an email and password for a bearer token, or revoke the token sent (on any
+    host)."""
+
+    def get_authenticators(self):
+        # Sign-in needs no credentials (a stale token sent along is ignored); no session
+        # either, so no CSRF for scripts. Revoking takes the bearer token it revokes.
+        return [BearerTokenAuthentication()] if self._revoking() else []
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self._revoking() else [AllowAny()]
+
+    def _revoking(self) -> bool:
+        # No request while the schema generator looks the view over.
+        return getattr(self.request, "method", None) == "DELETE"
 
     def get_authenticate_header(self, request) -> str:
         return "Bearer"  # so that a failed sign-in is a 401, not a 403
@@ -86,6 +105,31 @@ class TokenApi(ApiView):
                 "memberships": selectors.memberships_for(user=user)}
         return Response(TokenOutput(body).data)
 
+    @extend_schema(
+        operation_id="auth_token_revoke", request=None,
+        description="Revoke the bearer token sent with this request: from now on it gets "
+                    "401 `not_authenticated`. Other tokens of the person keep working.",
+        responses={200: RevokedOutput, **error_responses(401)},
+        auth=[{"bearerAuth": []}],
+    )
+    def delete(self, request):
+        revoked = revoke_token(request.user, request.auth)
+        return Response(RevokedOutput({"revoked": revoked}).data)
+
+
+class TokensApi(ApiView):
+    """Sign out everywhere: revoke every API token of the person (any host)."""
+
+    @extend_schema(
+        operation_id="auth_tokens_revoke_all", request=None,
+        description="Revoke every API token of the person signed in (sign out everywhere), "
+                    "the one sent with this request too. A password change does the same.",
+        responses={200: RevokedOutput, **error_responses(401, 403)},
+    )
+    def delete(self, request):
+        revoked = revoke_all_tokens(request.user)
+        return Response(RevokedOutput({"revoked": revoked}).data)
+
 
 # --- brokerages (platform staff) ------------------------------------------------------------
 class BrokerageAdminOutput(serializers.Serializer):
@@ -96,7 +140,8 @@ class BrokerageAdminOutput(serializers.Serializer):
 class BrokerageCreatedOutput(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
-    host = serializers.CharField()
+    host = serializers.CharField(
+        help_text="The brokerage's host, with the public port when there is one.")
     admin = BrokerageAdminOutput()
 
 
@@ -114,14 +159,15 @@ class ReservationCountsOutput(serializers.Serializer):
 class BrokerageListOutput(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
-    host = serializers.SerializerMethodField()
+    host = serializers.SerializerMethodField(
+        help_text="The brokerage's host, with the public port when there is one.")
     time_zone = serializers.CharField()
     created_at = serializers.DateTimeField()
     seats = SeatCountsOutput(source="*")
     reservations = ReservationCountsOutput(source="*")
 
     def get_host(self, brokerage) -> str:
-        return services.brokerage_host(brokerage)
+        return services.brokerage_address(brokerage)
 
 
 class BrokerageInput(serializers.Serializer):
@@ -160,7 +206,7 @@ class BrokerageListCreateApi(ApiView):
                            "check and try again.") from exc
         admin = brokerage.seats.select_related("user").get(role=Seat.Role.ADMIN).user
         body = {"slug": brokerage.slug, "name": brokerage.name,
-                "host": services.brokerage_host(brokerage), "admin": admin}
+                "host": services.brokerage_address(brokerage), "admin": admin}
         return Response(BrokerageCreatedOutput(body).data, status=201)
 
 
@@ -272,13 +318,16 @@ class SeatDetailApi(SeatApi):
 
 
 _token = path("api/v1/auth/token", TokenApi.as_view(), name="api-auth-token")
+_tokens = path("api/v1/auth/tokens", TokensApi.as_view(), name="api-auth-tokens")
 
 public_urls: list = [
     _token,
+    _tokens,
     path("api/v1/brokerages", BrokerageListCreateApi.as_view(), name="api-brokerages"),
 ]
 brokerage_urls: list = [
     _token,
+    _tokens,
     path("api/v1/seats", SeatListCreateApi.as_view(), name="api-seats"),
     path("api/v1/seats/<int:seat_id>", SeatDetailApi.as_view(), name="api-seat"),
 ]

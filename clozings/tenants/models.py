@@ -163,3 +163,14 @@ class PendingSignup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slug} for {self.email} (pending)"
+
+
+class ApiToken(models.Model):
+    """One API token given at sign-in (clozings.platform.auth): the token is signed and
+    names this row, and deleting the row revokes it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"API token {self.pk} of {self.user_id}"

@@ -46,13 +46,20 @@ SIGNUP_SALT = "clozings.signup"
 
 
 def brokerage_host(brokerage: Brokerage) -> str:
+    """The brokerage's host name (its Domain row; what requests are matched on)."""
     return f"{brokerage.slug}.{settings.CLOZINGS_DOMAIN}"
+
+
+def brokerage_address(brokerage: Brokerage) -> str:
+    """Where clients reach the brokerage: its host with the public port, as links in mail
+    carry it (`acme.localhost:8000` under `clozings run`; no port behind a proxy)."""
+    port = f":{settings.CLOZINGS_PUBLIC_PORT}" if settings.CLOZINGS_PUBLIC_PORT else ""
+    return f"{brokerage_host(brokerage)}{port}"
 
 
 def brokerage_url(brokerage: Brokerage, path: str = "/") -> str:
     scheme = "https" if settings.CLOZINGS_HTTPS else "http"
-    port = f":{settings.CLOZINGS_PUBLIC_PORT}" if settings.CLOZINGS_PUBLIC_PORT else ""
-    return f"{scheme}://{brokerage_host(brokerage)}{port}{path}"
+    return f"{scheme}://{brokerage_address(brokerage)}{path}"
 
 
 # --- "find my brokerage": the addresses of a person's brokerages, by mail -----------------

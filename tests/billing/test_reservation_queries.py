@@ -52,7 +52,7 @@ def test_a_refused_reservation_costs_one_select_per_step_and_writes_nothing(acme
     assert response.json()["error"]["code"] == "territory_full"
     assert _tables_per_statement(captured) == [
         {"tenants_domain", "tenants_brokerage"},  # the host's brokerage
-        {"tenants_user"},  # the token's user
+        {"tenants_user", "tenants_apitoken"},  # the token's user, and that it stands
         {"tenants_seat"},  # the caller's seat in that brokerage
         {"billing_billingaccount"},  # a card on file (the brokerage comes with the seat)
         # the ZIP's places, whether this seat holds one and is still active, in one read

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pkgutil
+import secrets
 import sys
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def main() -> int:
     harness.recreate_database(server_url, bench_name)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozings.platform.settings")
+    # The production settings' web server refuses the development key (startup.py).
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     try:
         import django
 

@@ -205,9 +205,9 @@ def test_login_page_is_throttled_after_repeated_failures(acme, settings):
 
 
 def test_login_throttle_counts_per_address_across_emails(acme, settings):
-    settings.LOGIN_THROTTLE_ATTEMPTS = 2
+    settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS = 2
     client = host_client(acme.host)
-    for email in ("one@example.test", "two@example.test"):
+    for email in ("one@example.test", "admin@acme.test"):
         client.post("/login/", {"email": email, "password": "wrong"})
 
     response = client.post("/login/", {"email": "admin@acme.test", "password": PASSWORD})

@@ -9,6 +9,7 @@ Celery beat as child processes until Ctrl-C or SIGTERM, or until one of them die
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -114,13 +115,28 @@ def _port_answers(port: int) -> bool:
         return False
 
 
+def local_secret_key(home: Path) -> str:
+    """This machine's own SECRET_KEY for `clozings run`, made once and kept in
+    CLOZINGS_HOME (readable by its owner only): the web server and Celery refuse the
+    development key that everyone knows (startup.py)."""
+    path = home / "secret-key"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
 def child_environment(port: int) -> dict[str, str]:
     """What every child gets: this process's environment (with the embedded services' URLs
-    that cli.py filled in) and, unless set, plain-HTTP links and cookies on this port."""
+    that cli.py filled in) and, unless set, plain-HTTP links and cookies on this port and
+    this machine's own secret key."""
     env = dict(os.environ)
     env.setdefault("CLOZINGS_HTTPS", "false")
     env.setdefault("CLOZINGS_PUBLIC_PORT", str(port))
     env.setdefault("CLOZINGS_HOME", str(embedded.clozings_home()))
+    if not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = local_secret_key(Path(env["CLOZINGS_HOME"]))
     env["PYTHONUNBUFFERED"] = "1"
     if not env.get("EMAIL_BACKEND") and not env.get("EMAIL_HOST"):
         # No mail server configured: invitations and password resets are printed here.
