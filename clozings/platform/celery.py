@@ -23,7 +23,6 @@ def _tag_brokerage(task=None, **kwargs) -> None:
     tag_brokerage(getattr(connection.tenant, "slug", None))
 
 
-
 @task_prerun.connect(weak=False, dispatch_uid="clozings_log_task_id")
 def _log_task_id(task_id=None, **kwargs) -> None:
     from clozings.platform.logs import request_id
