@@ -124,6 +124,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE: dict = {}
+# The mail outbox: send what is due and not being sent (lost task, dead worker, outage).
+# A sweep not started within its period is dropped; the next one does the same work.
+CELERY_BEAT_SCHEDULE["platform.sweep_outbox"] = {
+    "task": "platform.sweep_outbox", "schedule": 15.0, "options": {"expires": 15}}
 CELERY_BEAT_SCHEDULE["billing.reconcile_pending_holds"] = {
     "task": "billing.reconcile_pending_holds", "schedule": 300.0}
 # Territories: lapse offers and unpaid or released reservations every few minutes.

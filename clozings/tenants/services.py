@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-import smtplib
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clozings.platform.errors import Conflict
+from clozings.platform.mail import queue_mail
 from clozings.tenants.models import Brokerage, Domain, Seat, User, validate_time_zone
 from clozings.tenants.provisioning import create_brokerage_schema
 from clozings.tenants.signals import seat_deactivated
@@ -26,6 +25,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 RESERVED_SLUGS = {"www", "api", "admin", "app", "static", "mail", "public", "staff",
                   "platform", "billing", "help", "support", "status", "localhost"}
 INVITE_SALT = "clozings.invite"
+INVITATION_MAIL = "tenants.invitation"  # the outbox's kind; its ref is the seat's id
 
 
 def brokerage_host(brokerage: Brokerage) -> str:
@@ -148,7 +148,8 @@ def seat_for_invitation(token: str) -> Seat:
 
 
 def send_invitation(*, seat_id: int) -> None:
-    """Mail the invitation link of a seat that is still invited (a no-op otherwise)."""
+    """Queue the invitation mail of a seat that is still invited (a no-op otherwise); it
+    goes out through the outbox after commit, retried until the mail server takes it."""
     seat = Seat.objects.select_related("brokerage", "invited_by").filter(
         pk=seat_id, status=Seat.Status.INVITED).first()
     if seat is None:
@@ -156,26 +157,14 @@ def send_invitation(*, seat_id: int) -> None:
     link = brokerage_url(seat.brokerage, f"/invite/{invitation_token(seat)}/")
     context = {"seat": seat, "brokerage": seat.brokerage, "link": link,
                "days": settings.INVITE_MAX_AGE_DAYS}
-    send_mail(
+    queue_mail(
+        to=seat.email,
         subject=f"You're invited to {seat.brokerage.name} on Clozings",
-        message=render_to_string("tenants/email/invitation.txt", context),
-        from_email=None,
-        recipient_list=[seat.email],
-        html_message=render_to_string("tenants/email/invitation.html", context),
+        text=render_to_string("tenants/email/invitation.txt", context),
+        html=render_to_string("tenants/email/invitation.html", context),
+        kind=INVITATION_MAIL, ref=str(seat.pk),
     )
     logger.info("seat.invited", extra={"seat": seat.pk, "brokerage": seat.brokerage.slug})
-
-
-def _mail_invitation_after_commit(seat_id: int) -> None:
-    """Send at once so the admin's colleague gets it now; when the mail server does not
-    take it, a worker retries it, so the invitation is neither lost nor an error page."""
-    try:
-        send_invitation(seat_id=seat_id)
-    except (smtplib.SMTPException, OSError):
-        logger.warning("seat.invitation_deferred", extra={"seat": seat_id}, exc_info=True)
-        from clozings.tenants.tasks import send_invitation_task
-
-        send_invitation_task.delay(seat_id)
 
 
 def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str = Seat.Role.AGENT,
@@ -205,7 +194,7 @@ def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str =
         seat.deactivated_at = None
         seat.save()
         if notify:
-            transaction.on_commit(lambda: _mail_invitation_after_commit(seat.pk), robust=True)
+            send_invitation(seat_id=seat.pk)
     return seat
 
 

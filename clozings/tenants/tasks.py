@@ -1,14 +1,12 @@
 """Thin Celery wrappers around tenants services."""
 
-import smtplib
-
 from celery import shared_task
 
 from clozings.tenants import services
 
 
-@shared_task(name="tenants.send_invitation", acks_late=True, time_limit=60, soft_time_limit=50,
-             autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=30,
-             retry_backoff_max=3600, max_retries=12)
+@shared_task(name="tenants.send_invitation", acks_late=True, time_limit=60, soft_time_limit=50)
 def send_invitation_task(seat_id: int) -> None:
+    """Invitations now go through the mail outbox; this drains messages queued under this
+    name before it, by queueing their mail there."""
     services.send_invitation(seat_id=seat_id)
