@@ -2,7 +2,8 @@
 
 The slow test starts the real thing with nothing configured (embedded PostgreSQL, Redis and
 localstripe under a temporary CLOZINGS_HOME), signs in as the demo admin over HTTP, stops it
-with SIGINT, then starts it again to see the data kept.
+with SIGINT, then starts it again to see the data kept, kills its Celery worker and sees it
+started again and a mail queued meanwhile delivered.
 """
 
 from __future__ import annotations
@@ -208,9 +209,11 @@ def _stop(process: subprocess.Popen, timeout: float = 60.0) -> int:
         raise
 
 
-def _stop_if_running(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        _stop(process)
+def _wait_for(predicate, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
 
 
 def _sign_in_as_demo_admin(port: int) -> tuple[int, dict]:
@@ -219,7 +222,8 @@ def _sign_in_as_demo_admin(port: int) -> tuple[int, dict]:
 
 
 @pytest.mark.slow
-def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(tmp_path):
+def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
+        tmp_path, smtp_server, mailbox):
     # given: no DATABASE_URL, REDIS_URL or Stripe key; data under a fresh CLOZINGS_HOME
     home = tmp_path / "home"
     env = _embedded_environment(home)
@@ -262,23 +266,66 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
     assert _nothing_listens_on(port)
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
-    # when: it runs again, without the demo step
+    # when: it runs again, without the demo step, with a mail server
     again_log = tmp_path / "run-again.log"
-    again = _start(port, env, again_log, "--no-demo")
+    controller, _ = smtp_server
+    again = _start(port, {**env, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(controller.port)},
+                   again_log, "--no-demo")
     try:
         _wait_until_healthy(port, again, again_log)
         # then: the data is still there
         status, body = _sign_in_as_demo_admin(port)
         assert status == 200, body
-        # when: its Celery worker dies
+        # when: its Celery worker dies, and an admin invites someone while it is down
+        worker = _celery_worker(again.pid)
+        os.kill(worker, signal.SIGKILL)
+        status, seat = _request(port, f"{DEMO_SLUG}.localhost", "POST", "/api/v1/seats",
+                                {"email": "while-down@example.test", "role": "agent"},
+                                token=body["token"])
+        assert status == 201, seat
+        # then: the worker is started again, says so, and the invitation arrives
+        _wait_for(lambda: "Celery worker was killed by SIGKILL; started it again"
+                  in again_log.read_text(), "the worker's restart", timeout=30)
+        assert _celery_worker(again.pid) != worker
+        _wait_for(lambda: any(m["X-Envelope-To"] == "while-down@example.test"
+                              for m in mailbox), "the invitation mail", timeout=60)
+        assert again.poll() is None
         children = _descendants(again.pid)
-        os.kill(_celery_worker(again.pid), signal.SIGKILL)
-        exit_code = again.wait(60)
     finally:
-        _stop_if_running(again)
+        exit_code = _stop(again)
 
-    # then: it says which child died and stops the rest
-    assert exit_code == 1
-    assert "Celery worker was killed by SIGKILL; stopped the rest." in again_log.read_text()
+    # then: Ctrl-C still stops everything
+    assert exit_code == 0, again_log.read_text()
     assert [pid for pid in children if _alive(pid)] == []
     assert _nothing_listens_on(port)
+
+
+@pytest.mark.slow
+def test_a_run_after_one_killed_with_sigkill_stops_the_embedded_postgresql(tmp_path):
+    # given: a run killed with SIGKILL (it cannot clean up; PostgreSQL outlives it)
+    home = tmp_path / "home"
+    env = _embedded_environment(home)
+    killed_log = tmp_path / "killed.log"
+    port = _free_port()
+    killed = _start(port, env, killed_log, "--no-demo")
+    try:
+        _wait_until_healthy(port, killed, killed_log)
+    finally:
+        killed.kill()
+        killed.wait(30)
+    postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
+    assert _alive(postmaster)
+
+    # when: another run starts and is stopped with Ctrl-C
+    log = tmp_path / "run.log"
+    port = _free_port()  # the killed run's web server may still be letting go of its own
+    run = _start(port, env, log, "--no-demo")
+    try:
+        _wait_until_healthy(port, run, log)
+    finally:
+        exit_code = _stop(run)
+
+    # then: it stopped PostgreSQL too
+    assert exit_code == 0, log.read_text()
+    assert not _alive(postmaster)
+    assert not (home / "pgdata" / "postmaster.pid").exists()
