@@ -23,6 +23,8 @@ from clozings.tenants.models import Brokerage
 from clozings.territories import selectors
 from clozings.territories import services as territories
 from clozings.territories.models import Slot, WaitlistEntry
+from tests.conftest import host_client
+from tests.tenants.factories import UserFactory
 from tests.territories.factories import active_reservation, agent, run_at_once
 
 
@@ -219,6 +221,47 @@ def test_a_waitlist_offer_made_while_mail_is_down_is_kept_and_mailed_once_it_is_
     assert message["To"] == waiting.email
     assert f"http://globex.localhost/territories/offers/{entry.pk}/" in message.get_body(
         ("plain",)).get_content()
+
+
+# --- what people see ------------------------------------------------------------------
+def test_the_seats_pages_show_whether_an_invitation_mail_is_failing_or_sent(
+        acme, mailbox, smtp_down, django_capture_on_commit_callbacks):
+    # given: an invitation made while the mail server is down
+    with django_capture_on_commit_callbacks(execute=True):
+        seat = tenants.invite_seat(brokerage=acme.brokerage, email="wait@example.test",
+                                   name="Wai Ting", invited_by=acme.admin)
+    outbox.send_due_mail()
+    admin = host_client(acme.host, acme.admin)
+
+    # then: the admin sees it is not delivered yet, and why on the seat's page
+    listing = admin.get("/seats/").content.decode()
+    assert "Invitation mail not delivered yet; retrying (tried 1 time)" in listing
+    detail = admin.get(f"/seats/{seat.pk}/").content.decode()
+    assert "ConnectionRefusedError" in detail
+    assert "Resend invitation" in detail
+
+    # when: the mail server is back and the sweeper sends it
+    smtp_down.up()
+    outbox.send_due_mail(now=timezone.now() + timedelta(minutes=1))
+
+    # then
+    assert [m["To"] for m in mailbox] == ["wait@example.test"]
+    assert "Invitation mail sent" in admin.get("/seats/").content.decode()
+
+
+def test_staff_home_lists_mail_that_keeps_failing(db, smtp_down):
+    failing = _queue(to="bounce@example.test")
+    _queue(to="fine@example.test")
+    OutboundMail.objects.filter(pk=failing.pk).update(
+        attempts=outbox.FAILING_AFTER_ATTEMPTS - 1)
+    outbox.send_due_mail()  # one more failure each: the first reaches the threshold
+    staff = UserFactory(is_staff=True)
+
+    page = host_client("localhost", staff).get("/staff/").content.decode()
+
+    assert "Mail that keeps failing" in page
+    assert "bounce@example.test" in page and "ConnectionRefusedError" in page
+    assert "fine@example.test" not in page
 
 
 # --- with real commits: several connections racing, a worker dying mid-send -------------
