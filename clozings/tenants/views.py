@@ -421,6 +421,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 # --- brokerage host: password reset (Django's views, our templates) ---------------------
 password_reset_views = [
     path("password-reset/", auth_views.PasswordResetView.as_view(
+        form_class=forms.PasswordResetForm,
         template_name="tenants/password_reset_form.html",
         email_template_name="tenants/email/password_reset.txt",
         html_email_template_name="tenants/email/password_reset.html",

@@ -4,6 +4,7 @@ the sweeper when the task was lost or the mail server refused it; never sent twi
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -262,6 +263,30 @@ def test_staff_home_lists_mail_that_keeps_failing(db, smtp_down):
     assert "Mail that keeps failing" in page
     assert "bounce@example.test" in page and "ConnectionRefusedError" in page
     assert "fine@example.test" not in page
+
+
+def test_a_password_reset_asked_while_mail_is_down_is_mailed_once_it_is_back(
+        acme, mailbox, smtp_down):
+    client = host_client(acme.host)
+
+    # when: someone asks for a reset link while the mail server is down
+    asked = client.post("/password-reset/", {"email": "admin@acme.test"})
+    outbox.send_due_mail()
+
+    # then: they are told it is on its way (not an error page), and it is retried
+    assert (asked.status_code, asked["Location"]) == (302, "/password-reset/sent/")
+    [mail] = OutboundMail.objects.filter(kind="tenants.password_reset")
+    assert (mail.state, mail.to) == ("failing", "admin@acme.test")
+
+    # when: the server is back and the sweeper's time comes
+    smtp_down.up()
+    outbox.send_due_mail(now=mail.next_attempt_at)
+
+    # then: the link arrives and works
+    [message] = mailbox
+    link = re.search(r"http://acme\.localhost(/password-reset/\S+/)",
+                     message.get_body(("plain",)).get_content()).group(1)
+    assert client.get(link, follow=True).status_code == 200
 
 
 # --- with real commits: several connections racing, a worker dying mid-send -------------
