@@ -1,4 +1,5 @@
-"""An admin sees on the Seats page whether an invitation mail is stuck or sent."""
+"""An admin sees on the Seats page whether an invitation mail is stuck or sent; staff see
+the mail that keeps failing on their home."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from clozings.platform.embedded import free_port
-from clozings.platform.mail import send_due_mail
+from clozings.platform.mail import MAX_ATTEMPTS, send_due_mail
+from clozings.platform.models import OutboundMail
 from tests.browser.conftest import db_read
+from tests.tenants.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.browser
 
@@ -59,3 +62,34 @@ def test_an_invitation_stuck_behind_a_mail_outage_shows_then_shows_sent(
     expect(admin.page.locator("dl.facts")).to_contain_text("Invitation mail sent")
     assert [m["To"] for m in mailbox] == [EMAIL]
     admin.screenshot("3-sent")
+
+
+def test_staff_see_mail_that_keeps_failing_on_their_home(live_port, phone, transactional_db):
+    # given: one mail failing for a while, one given up
+    def make() -> None:
+        UserFactory(email="desk@clozings.test", is_staff=True)
+        for to, attempts, gave_up in (("bounce@example.test", 4, False),
+                                      ("gone@example.test", MAX_ATTEMPTS, True)):
+            OutboundMail.objects.create(
+                to=to, subject="Hello", text=".", kind="tenants.invitation", ref="1",
+                attempts=attempts, last_error="SMTPRecipientsRefused: 550 No such user",
+                next_attempt_at=None if gave_up else timezone.now() + timedelta(hours=1))
+
+    db_read(make)
+    staff = phone("staff")
+    base = f"http://localhost:{live_port}"
+
+    # when
+    staff.page.goto(f"{base}/login/")
+    staff.page.get_by_label("Email").fill("desk@clozings.test")
+    staff.page.get_by_label("Password").fill(PASSWORD)
+    staff.page.get_by_role("button", name="Sign in").click()
+
+    # then
+    section = staff.page.locator("section", has_text="Mail that keeps failing")
+    expect(section).to_contain_text("bounce@example.test")
+    expect(section).to_contain_text("4 tries")
+    expect(section).to_contain_text(f"tenants.invitation: {MAX_ATTEMPTS} tries, given up")
+    expect(section).to_contain_text("550 No such user")
+    assert staff.fits_the_screen()
+    staff.screenshot("failing-mail")
