@@ -224,6 +224,16 @@ def test_a_waitlist_offer_made_while_mail_is_down_is_kept_and_mailed_once_it_is_
         ("plain",)).get_content()
 
 
+def test_beat_sweeps_the_outbox_well_within_a_minute(settings):
+    from clozings.platform.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["platform.sweep_outbox"]
+
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] <= 30
+    assert outbox.SWEEP_SECONDS < app.tasks[entry["task"]].soft_time_limit
+
+
 # --- what people see ------------------------------------------------------------------
 def test_the_seats_pages_show_whether_an_invitation_mail_is_failing_or_sent(
         acme, mailbox, smtp_down, django_capture_on_commit_callbacks):
