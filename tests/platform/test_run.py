@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -209,6 +210,58 @@ def _stop(process: subprocess.Popen, timeout: float = 60.0) -> int:
         raise
 
 
+def _invite(port: int, token: str, email: str) -> None:
+    status, seat = _request(port, f"{DEMO_SLUG}.localhost", "POST", "/api/v1/seats",
+                            {"email": email, "role": "agent"}, token=token)
+    assert status == 201, seat
+
+
+class _FirstConnectionHangs:
+    """An SMTP relay on loopback: its first connection is accepted and never answered;
+    every later one is passed through to the real (loopback) mail server."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.hanging = threading.Event()
+        self._held: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self.hanging.is_set():
+                self._held.append(client)
+                self.hanging.set()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        for held in self._held:
+            held.close()
+
+
 def _wait_for(predicate, what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -266,33 +319,39 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
     assert _nothing_listens_on(port)
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
-    # when: it runs again, without the demo step, with a mail server
+    # when: it runs again, without the demo step, with a mail server whose first
+    # connection hangs (a worker sending through it is stuck holding that mail)
     again_log = tmp_path / "run-again.log"
     controller, _ = smtp_server
-    again = _start(port, {**env, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(controller.port)},
+    mail_server = _FirstConnectionHangs(controller.port)
+    again = _start(port, {**env, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(mail_server.port)},
                    again_log, "--no-demo")
     try:
         _wait_until_healthy(port, again, again_log)
         # then: the data is still there
         status, body = _sign_in_as_demo_admin(port)
         assert status == 200, body
-        # when: its Celery worker dies, and an admin invites someone while it is down
+        # when: the worker is killed while it sends an invitation (the broker keeps that
+        # task for its hour-long visibility timeout), and another is made while it is down
+        _invite(port, body["token"], "held@example.test")
+        _wait_for(mail_server.hanging.is_set, "the worker to connect", timeout=30)
         worker = _celery_worker(again.pid)
         os.kill(worker, signal.SIGKILL)
-        status, seat = _request(port, f"{DEMO_SLUG}.localhost", "POST", "/api/v1/seats",
-                                {"email": "while-down@example.test", "role": "agent"},
-                                token=body["token"])
-        assert status == 201, seat
-        # then: the worker is started again, says so, and the invitation arrives
+        _invite(port, body["token"], "while-down@example.test")
+        # then: the worker is started again, says so, and both invitations arrive within
+        # a minute (the held one through beat's outbox sweeper)
         _wait_for(lambda: "Celery worker was killed by SIGKILL; started it again"
                   in again_log.read_text(), "the worker's restart", timeout=30)
         assert _celery_worker(again.pid) != worker
-        _wait_for(lambda: any(m["X-Envelope-To"] == "while-down@example.test"
-                              for m in mailbox), "the invitation mail", timeout=60)
+        _wait_for(lambda: {"held@example.test", "while-down@example.test"} <= {
+            m["X-Envelope-To"] for m in mailbox}, "both invitations", timeout=60)
+        assert sorted(m["X-Envelope-To"] for m in mailbox) == [
+            "held@example.test", "while-down@example.test"]
         assert again.poll() is None
         children = _descendants(again.pid)
     finally:
         exit_code = _stop(again)
+        mail_server.close()
 
     # then: Ctrl-C still stops everything
     assert exit_code == 0, again_log.read_text()
