@@ -68,6 +68,8 @@ def queue_mail(*, to: str, subject: str, text: str, html: str = "",
         validate_email(to)
     except ValidationError as exc:
         raise ValueError(f"{to!r} is not an email address.") from exc
+    if len(to) > OutboundMail._meta.get_field("to").max_length:
+        raise ValueError(f"{to!r} is longer than an email address may be.")
     mail = OutboundMail.objects.create(
         to=to, subject=clean_header(subject)[:255], text=text, html=html,
         headers=_clean_headers(headers), kind=kind, ref=str(ref)[:60],

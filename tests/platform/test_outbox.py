@@ -181,6 +181,7 @@ def test_an_invitation_from_a_brokerage_whose_name_has_a_line_break_is_sent(
 
 @pytest.mark.parametrize("to, headers", [
     ("not-an-address", None),
+    ("a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".test", None),  # 313 characters
     ("a@example.test\nBcc: b@example.test", None),
     ("pat@example.test", {"Bcc": "spy@example.test"}),
     ("pat@example.test", {"Bad Name:": "x"}),
