@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -73,6 +74,38 @@ def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
 _postgres_server = None  # pgserver keeps the server while a handle lives in some process
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops PostgreSQL when the last process with a handle on it exits, and lists
+    those processes in pgdata/.handle_pids.json. A process killed with SIGKILL never takes
+    its pid off, so every later `clozings run` would leave PostgreSQL running when it
+    stops: take the dead ones off first, under pgserver's own lock."""
+    from pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
 def start_postgres(home: Path, database: str = "clozings") -> str:
     """Start (or reach) the embedded PostgreSQL under home/pgdata; return a DATABASE_URL."""
     global _postgres_server
@@ -81,6 +114,7 @@ def start_postgres(home: Path, database: str = "clozings") -> str:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         import pgserver
 
+        _forget_dead_handles(home / "pgdata")
         _postgres_server = pgserver.get_server(home / "pgdata", cleanup_mode="stop")
     socket_dir = _postgres_server.get_uri().split("host=", 1)[1]
     exists = _postgres_server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
@@ -134,14 +168,20 @@ def start_redis(home: Path, *, must_persist: bool = True) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def localstripe_command(*, port: int, state: Path, from_scratch: bool = False) -> list[str]:
+    """localstripe through our launcher, which keeps its state in `state` instead of the
+    machine-wide /tmp/localstripe.pickle (see localstripe_server.py)."""
+    return [sys.executable, "-m", "clozings.platform.localstripe_server", "--state", str(state),
+            "--port", str(port), *(["--from-scratch"] if from_scratch else [])]
+
+
 def start_localstripe() -> tuple[str, subprocess.Popen]:
-    """Start localstripe on a loopback port; return its API base."""
+    """Start localstripe on a loopback port, its state under CLOZINGS_HOME; return its API
+    base."""
     port = free_port()
-    executable = Path(sys.executable).with_name("localstripe")
-    process = spawn(
-        [str(executable), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    state = clozings_home() / "localstripe" / "state.pickle"
+    process = spawn(localstripe_command(port=port, state=state),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     atexit.register(_stop, process)
     wait_for_port(port)
     started.add("localstripe")

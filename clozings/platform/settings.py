@@ -131,6 +131,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE: dict = {}
 # Billing: finish within a minute what a lost task or a dead worker left (billing.services.sweep).
 CELERY_BEAT_SCHEDULE["billing.sweep"] = {"task": "billing.sweep", "schedule": 30.0}
+# The mail outbox: send what is due and not being sent (lost task, dead worker, outage).
+# A sweep not started within its period is dropped; the next one does the same work.
+CELERY_BEAT_SCHEDULE["platform.sweep_outbox"] = {
+    "task": "platform.sweep_outbox", "schedule": 15.0, "options": {"expires": 15}}
 # Territories: lapse offers and unpaid or released reservations every few minutes.
 CELERY_BEAT_SCHEDULE.update({
     name: {"task": name, "schedule": 300.0}

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import math
 import re
-import smtplib
 import time
 
 from django.conf import settings
@@ -15,7 +14,6 @@ from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -23,6 +21,8 @@ from django_tenants.utils import schema_context
 from rest_framework.exceptions import Throttled
 
 from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.mail import queue_mail
+from clozings.platform.tenancy import enqueue_on_commit
 from clozings.tenants import throttling
 from clozings.tenants.models import (
     Brokerage,
@@ -43,6 +43,7 @@ RESERVED_SLUGS = {"www", "api", "admin", "app", "static", "mail", "public", "sta
                   "platform", "billing", "help", "support", "status", "localhost"}
 INVITE_SALT = "clozings.invite"
 SIGNUP_SALT = "clozings.signup"
+INVITATION_MAIL = "tenants.invitation"  # the outbox's kind; its ref is the seat's id
 
 
 def brokerage_host(brokerage: Brokerage) -> str:
@@ -98,11 +99,12 @@ def request_brokerage_list(*, email: str, ip: str) -> None:
                        code="throttled", status_code=429)
     from clozings.tenants.tasks import send_brokerage_list_task
 
-    transaction.on_commit(lambda: send_brokerage_list_task.delay(email), robust=True)
+    enqueue_on_commit(send_brokerage_list_task, email)
 
 
 def send_brokerage_list(*, email: str) -> None:
-    """Mail an account's brokerages, each with its link (a no-op when there is no account)."""
+    """Queue the mail of an account's brokerages, each with its link (a no-op when there is
+    no account)."""
     user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
         return
@@ -111,14 +113,14 @@ def send_brokerage_list(*, email: str) -> None:
     context = {"user": user, "links": [(seat.brokerage, brokerage_url(seat.brokerage))
                                        for seat in seats],
                "start_url": platform_url("/")}
-    send_mail(
+    queue_mail(
+        to=user.email,
         subject="Your brokerages on Clozings",
-        message=render_to_string("tenants/email/brokerage_list.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-        html_message=render_to_string("tenants/email/brokerage_list.html", context),
+        text=render_to_string("tenants/email/brokerage_list.txt", context),
+        html=render_to_string("tenants/email/brokerage_list.html", context),
+        kind="tenants.brokerage_list", ref=str(user.pk),
     )
-    logger.info("brokerage_list.sent", extra={"user": user.pk})
+    logger.info("brokerage_list.queued", extra={"user": user.pk})
 
 
 def platform_url(path: str = "/") -> str:
@@ -321,13 +323,14 @@ def start_signup(*, brokerage_name: str, slug: str, admin_name: str, email: str,
             email=fields["admin_email"], brokerage_name=fields["name"], slug=fields["slug"],
             admin_name=fields["admin_name"], password_hash=make_password(password),
             time_zone=time_zone)
-        transaction.on_commit(lambda: _mail_signup_after_commit(signup.pk), robust=True)
+        send_signup_confirmation(signup_id=signup.pk)
     logger.info("signup.started", extra={"signup": signup.pk})
     return signup
 
 
 def send_signup_confirmation(*, signup_id: int) -> None:
-    """Mail the confirmation link of a sign-up that is still pending (a no-op otherwise)."""
+    """Queue the confirmation link of a sign-up that is still pending (a no-op otherwise);
+    the outbox sends it after commit, retried until the mail server takes it."""
     signup = PendingSignup.objects.filter(pk=signup_id).first()
     if signup is None:
         return
@@ -337,25 +340,14 @@ def send_signup_confirmation(*, signup_id: int) -> None:
         "hours": settings.SIGNUP_CONFIRM_MAX_AGE_HOURS,
         "has_account": User.objects.filter(email__iexact=signup.email).exists(),
     }
-    send_mail(
+    queue_mail(
+        to=signup.email,
         subject=f"Confirm {signup.brokerage_name} on Clozings",
-        message=render_to_string("tenants/email/signup_confirm.txt", context),
-        from_email=None,
-        recipient_list=[signup.email],
-        html_message=render_to_string("tenants/email/signup_confirm.html", context),
+        text=render_to_string("tenants/email/signup_confirm.txt", context),
+        html=render_to_string("tenants/email/signup_confirm.html", context),
+        kind="tenants.signup_confirmation", ref=str(signup.pk),
     )
-    logger.info("signup.mailed", extra={"signup": signup.pk})
-
-
-def _mail_signup_after_commit(signup_id: int) -> None:
-    """Send at once; when the mail server does not take it, a worker retries it."""
-    try:
-        send_signup_confirmation(signup_id=signup_id)
-    except (smtplib.SMTPException, OSError):
-        logger.warning("signup.mail_deferred", extra={"signup": signup_id}, exc_info=True)
-        from clozings.tenants.tasks import send_signup_confirmation_task
-
-        send_signup_confirmation_task.delay(signup_id)
+    logger.info("signup.mail_queued", extra={"signup": signup.pk})
 
 
 def pending_signup_for(token: str) -> PendingSignup:
@@ -429,7 +421,8 @@ def seat_for_invitation(token: str) -> Seat:
 
 
 def send_invitation(*, seat_id: int) -> None:
-    """Mail the invitation link of a seat that is still invited (a no-op otherwise)."""
+    """Queue the invitation mail of a seat that is still invited (a no-op otherwise); it
+    goes out through the outbox after commit, retried until the mail server takes it."""
     seat = Seat.objects.select_related("brokerage", "invited_by").filter(
         pk=seat_id, status=Seat.Status.INVITED).first()
     if seat is None:
@@ -437,26 +430,14 @@ def send_invitation(*, seat_id: int) -> None:
     link = brokerage_url(seat.brokerage, f"/invite/{invitation_token(seat)}/")
     context = {"seat": seat, "brokerage": seat.brokerage, "link": link,
                "days": settings.INVITE_MAX_AGE_DAYS}
-    send_mail(
+    queue_mail(
+        to=seat.email,
         subject=f"You're invited to {seat.brokerage.name} on Clozings",
-        message=render_to_string("tenants/email/invitation.txt", context),
-        from_email=None,
-        recipient_list=[seat.email],
-        html_message=render_to_string("tenants/email/invitation.html", context),
+        text=render_to_string("tenants/email/invitation.txt", context),
+        html=render_to_string("tenants/email/invitation.html", context),
+        kind=INVITATION_MAIL, ref=str(seat.pk),
     )
     logger.info("seat.invited", extra={"seat": seat.pk, "brokerage": seat.brokerage.slug})
-
-
-def _mail_invitation_after_commit(seat_id: int) -> None:
-    """Send at once so the admin's colleague gets it now; when the mail server does not
-    take it, a worker retries it, so the invitation is neither lost nor an error page."""
-    try:
-        send_invitation(seat_id=seat_id)
-    except (smtplib.SMTPException, OSError):
-        logger.warning("seat.invitation_deferred", extra={"seat": seat_id}, exc_info=True)
-        from clozings.tenants.tasks import send_invitation_task
-
-        send_invitation_task.delay(seat_id)
 
 
 def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str = Seat.Role.AGENT,
@@ -489,7 +470,7 @@ def invite_seat(*, brokerage: Brokerage, email: str, name: str = "", role: str =
         seat.deactivated_at = None
         seat.save()
         if notify:
-            transaction.on_commit(lambda: _mail_invitation_after_commit(seat.pk), robust=True)
+            send_invitation(seat_id=seat.pk)
     return seat
 
 

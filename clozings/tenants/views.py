@@ -32,6 +32,7 @@ from django_tenants.utils import schema_context
 from rest_framework.exceptions import Throttled
 
 from clozings.platform.errors import ApiError
+from clozings.platform.mail import failing_mail, latest_mail
 from clozings.tenants import forms, selectors, services, throttling
 from clozings.tenants.models import Brokerage, Seat, User
 
@@ -325,7 +326,7 @@ def staff_home(request: HttpRequest) -> HttpResponse:
     brokerages = selectors.brokerages_with_seat_counts().order_by("name", "pk")
     page = Paginator(brokerages, 50).get_page(request.GET.get("page"))
     return render(request, "tenants/staff_home.html", {
-        "page": page, "host_suffix": _host_suffix(request)})
+        "page": page, "host_suffix": _host_suffix(request), "failing_mail": failing_mail()})
 
 
 # --- brokerage host: dashboard ----------------------------------------------------------
@@ -343,10 +344,19 @@ def _seat_of_this_brokerage(request: HttpRequest, seat_id: int) -> Seat:
 _STATUS_ORDER = {Seat.Status.ACTIVE: 0, Seat.Status.INVITED: 1, Seat.Status.DEACTIVATED: 2}
 
 
+def _with_invitation_mail(seats: list[Seat]) -> None:
+    """Each invited seat's latest invitation mail (sent, queued, failing or failed)."""
+    mails = latest_mail(kind=services.INVITATION_MAIL,
+                        refs=[s.pk for s in seats if s.status == Seat.Status.INVITED])
+    for seat in seats:
+        seat.invitation_mail = mails.get(str(seat.pk))
+
+
 def _seat_list_page(request: HttpRequest, form: forms.InviteForm, status: int = 200):
     seats = sorted(
         Seat.objects.filter(brokerage=request.brokerage).select_related("user"),
         key=lambda s: (_STATUS_ORDER[s.status], (s.name or s.email).lower()))
+    _with_invitation_mail(seats)
     return render(request, "tenants/seats/list.html",
                   {"seats": seats, "form": form}, status=status)
 
@@ -372,6 +382,7 @@ def seat_list(request: HttpRequest) -> HttpResponse:
 
 def _seat_page(request: HttpRequest, seat: Seat, *, role_form=None, action_error: str = "",
                status: int = 200) -> HttpResponse:
+    _with_invitation_mail([seat])
     return render(request, "tenants/seats/detail.html", {
         "subject": seat,
         "role_form": role_form or forms.RoleForm(initial={"role": seat.role},
@@ -511,6 +522,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 # --- password reset on both hosts (Django's views, our templates) ---------------------
 password_reset_views = [
     path("password-reset/", auth_views.PasswordResetView.as_view(
+        form_class=forms.PasswordResetForm,
         template_name="tenants/password_reset_form.html",
         email_template_name="tenants/email/password_reset.txt",
         html_email_template_name="tenants/email/password_reset.html",

@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.mail import queue_mail
 from clozings.tenants.models import Seat
 from clozings.territories.models import (
     Reservation,
@@ -44,6 +44,7 @@ RESERVATION = Reservation.Status
 WAITLIST = WaitlistEntry.Status
 MAX_SLOTS = 100
 MAX_PRICE_CENTS = 10_000_000  # $100,000 a month: anything above is a typo
+OFFER_MAIL = "territories.offer"  # the outbox's kind; its ref is the waitlist entry's id
 
 
 def grace_days() -> int:
@@ -403,9 +404,7 @@ def _offer_free_slots(territory: Territory) -> list[WaitlistEntry]:
         entry.offer_expires_at = now + timedelta(hours=offer_hours())
         entry.save(update_fields=["status", "offered_at", "offer_expires_at"])
         Slot.objects.create(territory=territory, number=number, offer=entry)
-        entry_id = entry.pk
-        transaction.on_commit(lambda entry_id=entry_id: send_offer_email(entry_id=entry_id),
-                              robust=True)
+        send_offer_email(entry_id=entry.pk)
         logger.info("territory.offered", extra={"entry": entry.pk,
                                                 "zip_code": territory.zip_code})
         offered.append(entry)
@@ -413,6 +412,8 @@ def _offer_free_slots(territory: Territory) -> list[WaitlistEntry]:
 
 
 def send_offer_email(*, entry_id: int) -> None:
+    """Queue the offer's mail in the offer's transaction: the outbox sends it after commit
+    and retries it until the mail server takes it, so an outage never loses an offer."""
     from clozings.tenants.services import brokerage_url
 
     entry = WaitlistEntry.objects.select_related("territory", "seat__user", "brokerage").get(
@@ -424,12 +425,12 @@ def send_offer_email(*, entry_id: int) -> None:
     }
     zone = (entry.seat.user.time_zone if entry.seat.user else "") or entry.brokerage.time_zone
     with timezone.override(zoneinfo.ZoneInfo(zone)):  # the deadline in the agent's own time
-        send_mail(
+        queue_mail(
+            to=entry.seat.email,
             subject=f"ZIP {entry.territory.zip_code} is yours to take",
-            message=render_to_string("territories/email/offer.txt", context),
-            from_email=None,
-            recipient_list=[entry.seat.email],
-            html_message=render_to_string("territories/email/offer.html", context),
+            text=render_to_string("territories/email/offer.txt", context),
+            html=render_to_string("territories/email/offer.html", context),
+            kind=OFFER_MAIL, ref=str(entry.pk),
         )
 
 

@@ -22,7 +22,7 @@ import requests
 from django.conf import settings as django_settings
 from django.db import connection
 
-from clozings.platform.embedded import free_port, wait_for_port
+from clozings.platform.embedded import free_port, localstripe_command, wait_for_port
 
 WEBHOOK_SECRET = "whsec_clozings_tests"
 PUBLISHABLE_KEY = "pk_test_clozings"
@@ -31,11 +31,11 @@ SECRET_KEY = "sk_test_clozings"
 
 # --- localstripe ------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def localstripe() -> Iterator[str]:
+def localstripe(tmp_path_factory) -> Iterator[str]:
     port = free_port()
-    executable = Path(sys.executable).with_name("localstripe")
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"localstripe-{port}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen([str(executable), "--port", str(port), "--from-scratch"],
+    state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
+    process = subprocess.Popen(localstripe_command(port=port, state=state, from_scratch=True),
                                stdout=log, stderr=subprocess.STDOUT)
     wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
@@ -234,6 +234,7 @@ class Committed:
         from datetime import UTC, datetime
 
         from clozings.billing.models import BillingAccount, WebhookEvent
+        from clozings.platform.models import OutboundMail
         from clozings.tenants.models import Domain, Seat, User
         from clozings.territories.models import Reservation, Slot, WaitlistEntry
 
@@ -247,6 +248,8 @@ class Committed:
         WebhookEvent.objects.filter(
             received_at__gte=datetime.fromtimestamp(self.started, tz=UTC)
         ).delete()
+        OutboundMail.objects.filter(
+            created_at__gte=datetime.fromtimestamp(self.started, tz=UTC)).delete()
         user_ids = list(Seat.objects.filter(brokerage_id__in=ids).values_list("user_id",
                                                                                flat=True))
         Seat.objects.filter(brokerage_id__in=ids).delete()

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.mail import send_due_mail
 from clozings.territories import selectors, services
 from clozings.territories.models import Reservation, Slot, WaitlistEntry
 from tests.territories.factories import active_reservation, agent, held, snapshot
@@ -55,6 +56,7 @@ def test_a_release_offers_the_place_to_the_first_in_line_and_holds_it(
 
     with django_capture_on_commit_callbacks(execute=True):
         services.release_reservation(reservation_id=full_zip.pk, reason="released_by_owner")
+    send_due_mail()  # what the outbox's task does after commit
 
     offer.refresh_from_db()
     assert offer.status == "offered"
@@ -84,6 +86,7 @@ def test_an_expired_offer_passes_to_the_next_in_line(full_zip, acme, globex, mai
         early = services.expire_offers(now=passed.offer_expires_at - timedelta(seconds=1))
         expired = services.expire_offers(now=passed.offer_expires_at)
         services.expire_offers(now=passed.offer_expires_at)
+    send_due_mail()  # what the outbox's task does after commit
 
     passed.refresh_from_db()
     nextone.refresh_from_db()

@@ -3,7 +3,8 @@
 cli.py has already started the embedded PostgreSQL and Redis when DATABASE_URL /
 REDIS_URL are unset. This command starts localstripe when STRIPE_SECRET_KEY is unset,
 brings the schemas up to date, loads the demo data, then runs gunicorn, a Celery worker and
-Celery beat as child processes until Ctrl-C or SIGTERM, or until one of them dies.
+Celery beat as child processes until Ctrl-C or SIGTERM. One of them that dies is started
+again (a mail or delivery it held is in the database, and beat's sweepers send it again).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from clozings.platform.management.commands.demo import DEMO_SLUG, LOGINS
 GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 STOP_TIMEOUT_SECONDS = 30.0
 READY_TIMEOUT_SECONDS = 90.0
+# A child that dies this soon after starting, this many times in a row, is broken (a port
+# taken, a bad setting): everything stops rather than restarting it forever.
+SHORT_LIFE_SECONDS = 30.0
+MAX_SHORT_LIVES = 5
 
 
 class _StopRequested(Exception):
@@ -43,11 +48,35 @@ class _Children:
 
     stdout: object
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # How to start again the children that are restarted when they die.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+    short_lives: dict[str, int] = field(default_factory=dict)
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], env: dict[str, str], *,
+              restart: bool = False) -> subprocess.Popen:
         process = embedded.spawn(argv, env=env, stdin=subprocess.DEVNULL)
         self.processes[name] = process
+        self.started_at[name] = time.monotonic()
+        if restart:
+            self.commands[name] = (argv, env)
         return process
+
+    def restart(self, name: str) -> bool:
+        """Start a dead child again; False when it is not restarted (not one that is, or
+        it keeps dying as soon as it starts)."""
+        if name not in self.commands:
+            return False
+        lived = time.monotonic() - self.started_at[name]
+        self.short_lives[name] = self.short_lives.get(name, 0) + 1 \
+            if lived < SHORT_LIFE_SECONDS else 0
+        if self.short_lives[name] >= MAX_SHORT_LIVES:
+            return False
+        # Whatever the dead child left in its session (Celery's pool, gunicorn's workers).
+        _signal_group(self.processes[name].pid, signal.SIGKILL)
+        argv, env = self.commands[name]
+        self.start(name, argv, env, restart=True)
+        return True
 
     def adopt(self, name: str, process: subprocess.Popen) -> None:
         self.processes[name] = process
@@ -207,17 +236,18 @@ class Command(BaseCommand):
         celery = [sys.executable, "-m", "celery", "-A", "clozings.platform.celery", "--quiet"]
         children.start("web (gunicorn)", [
             sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
-            "--bind", f"127.0.0.1:{port}", "clozings.platform.wsgi:application"], env)
+            "--bind", f"127.0.0.1:{port}", "clozings.platform.wsgi:application"], env,
+            restart=True)
         # One worker on one machine: nobody to gossip or mingle with. Its own name, so the
         # readiness ping hears this worker and not another one on a shared broker.
         worker_name = f"clozings-run-{os.getpid()}@{socket.gethostname()}"
         children.start("Celery worker", [
             *celery, "worker", "--loglevel", "INFO", "--hostname", worker_name,
             "--without-mingle", "--without-gossip",
-        ], env)
+        ], env, restart=True)
         children.start("Celery beat", [
             *celery, "beat", "--loglevel", "INFO",
-            "--schedule", str(home / "celerybeat-schedule")], env)
+            "--schedule", str(home / "celerybeat-schedule")], env, restart=True)
         self._wait_until_ready(children, port, worker_name)
         self._banner(port=port, demo=demo, env=env, stripe_note=stripe_note)
 
@@ -225,7 +255,9 @@ class Command(BaseCommand):
             dead = children.first_dead()
             if dead is not None:
                 name, how = dead
-                raise CommandError(f"{name} {how}; stopped the rest.")
+                if not children.restart(name):
+                    raise CommandError(f"{name} {how}; stopped the rest.")
+                self.stdout.write(f"clozings run: {name} {how}; started it again")
             time.sleep(0.5)
 
     def _step(self, children: _Children, what: str, argv: list[str],

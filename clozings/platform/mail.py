@@ -1,0 +1,161 @@
+"""The mail outbox: every mail the product sends goes through `queue_mail`.
+
+The mail is a row written in the caller's transaction, so it exists exactly when what it
+announces does. After commit a task sends it; the outbox sweeper (beat, every 15 s) sends
+whatever is due and not being sent: a task lost with a dead worker or a broker outage, or
+a send that failed and is due again after its back-off. Sending holds the row's lock, so
+the task and the sweeper never both send one mail. Kernel rule: this imports no app.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from clozings.platform.models import OutboundMail
+
+logger = logging.getLogger(__name__)
+
+# Back-off after each failed attempt: 30 s doubling to an hour; given up after the last
+# attempt (about a day of trying), and shown to staff.
+FIRST_RETRY_SECONDS = 30
+LONGEST_RETRY_SECONDS = 3600
+MAX_ATTEMPTS = 30
+# One sweep stops after this long, so overlapping sweeps stay few (the next one goes on).
+SWEEP_SECONDS = 20.0
+# "Keeps failing": unsent after this many attempts (the staff home lists them).
+FAILING_AFTER_ATTEMPTS = 3
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: any of
+# them in a header could fold or break it (Django raises BadHeaderError on CR/LF at send).
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field name: printable, no colon
+_OWN_HEADERS = {"to", "cc", "bcc", "from", "subject", "date", "message-id"}
+
+
+def clean_header(value: str) -> str:
+    """A header value on one line: control characters become spaces, runs of spaces one."""
+    return " ".join(_UNSAFE_IN_HEADER.sub(" ", str(value)).split())
+
+
+def _clean_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    cleaned = {}
+    for name, value in (headers or {}).items():
+        if not _HEADER_NAME.match(name) or name.lower() in _OWN_HEADERS:
+            raise ValueError(f"{name!r} cannot be an extra mail header.")
+        cleaned[name] = clean_header(value)
+    return cleaned
+
+
+def queue_mail(*, to: str, subject: str, text: str, html: str = "",
+               headers: dict[str, str] | None = None, kind: str, ref: str = "") -> OutboundMail:
+    """Record a mail to send and send it after the caller's transaction commits.
+
+    ValueError for an address that is not one, or an extra header that cannot be one;
+    the subject and header values are put on one line here, so sending never refuses them.
+    """
+    to = (to or "").strip()
+    try:
+        validate_email(to)
+    except ValidationError as exc:
+        raise ValueError(f"{to!r} is not an email address.") from exc
+    if len(to) > OutboundMail._meta.get_field("to").max_length:
+        raise ValueError(f"{to!r} is longer than an email address may be.")
+    mail = OutboundMail.objects.create(
+        to=to, subject=clean_header(subject)[:255], text=text, html=html,
+        headers=_clean_headers(headers), kind=kind, ref=str(ref)[:60],
+        next_attempt_at=timezone.now())
+    mail_id = mail.pk
+    transaction.on_commit(lambda: _enqueue(mail_id), robust=True)
+    return mail
+
+
+def _enqueue(mail_id: int) -> None:
+    # An error here (the broker is down) is logged by on_commit(robust=True); the mail
+    # is in the database and the sweeper sends it.
+    from clozings.platform.tasks import send_mail_task
+
+    send_mail_task.delay(mail_id)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    seconds = FIRST_RETRY_SECONDS * 2 ** min(attempts - 1, 20)
+    return timedelta(seconds=min(seconds, LONGEST_RETRY_SECONDS))
+
+
+def _due(now: datetime) -> QuerySet[OutboundMail]:
+    return OutboundMail.objects.filter(next_attempt_at__lte=now)
+
+
+def _send_claimed(candidates: QuerySet[OutboundMail]) -> OutboundMail | None:
+    """Lock the first candidate nobody is sending (SKIP LOCKED), send it and record the
+    outcome in the same transaction. A worker that dies mid-send releases the lock with
+    its connection, and the mail is due again at once."""
+    with transaction.atomic():
+        mail = candidates.select_for_update(skip_locked=True).order_by(
+            "next_attempt_at", "pk").first()
+        if mail is None:
+            return None
+        message = EmailMultiAlternatives(subject=mail.subject, body=mail.text, to=[mail.to],
+                                         headers=mail.headers or None)
+        if mail.html:
+            message.attach_alternative(mail.html, "text/html")
+        now = timezone.now()
+        mail.attempts += 1
+        mail.last_attempt_at = now
+        try:
+            message.send()
+        except Exception as exc:  # noqa: BLE001 (every failure is recorded and retried)
+            mail.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            mail.next_attempt_at = (now + retry_delay(mail.attempts)
+                                    if mail.attempts < MAX_ATTEMPTS else None)
+            logger.warning("mail.failed", exc_info=True, extra={
+                "mail": mail.pk, "kind": mail.kind, "attempts": mail.attempts,
+                "gave_up": mail.next_attempt_at is None})
+        else:
+            mail.sent_at = now
+            mail.next_attempt_at = None
+            logger.info("mail.sent", extra={"mail": mail.pk, "kind": mail.kind,
+                                            "attempts": mail.attempts})
+        mail.save(update_fields=["attempts", "last_attempt_at", "last_error",
+                                 "next_attempt_at", "sent_at"])
+    return mail
+
+
+def send_queued_mail(*, mail_id: int) -> OutboundMail | None:
+    """Send one mail if it is due and nobody is sending it (safe to run twice)."""
+    return _send_claimed(_due(timezone.now()).filter(pk=mail_id))
+
+
+def send_due_mail(*, now: datetime | None = None) -> int:
+    """The sweeper: send every mail that is due and not being sent; how many were tried."""
+    tried = 0
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while time.monotonic() < deadline:
+        if _send_claimed(_due(now or timezone.now())) is None:
+            break
+        tried += 1
+    return tried
+
+
+def latest_mail(*, kind: str, refs: list[str]) -> dict[str, OutboundMail]:
+    """The newest mail of this kind for each ref that has one."""
+    mails = OutboundMail.objects.filter(kind=kind, ref__in=[str(r) for r in refs]).order_by(
+        "ref", "-created_at", "-pk").distinct("ref")
+    return {mail.ref: mail for mail in mails}
+
+
+def failing_mail(*, limit: int = 50) -> QuerySet[OutboundMail]:
+    """Mail not sent after several attempts, or given up: newest first."""
+    return OutboundMail.objects.filter(
+        sent_at__isnull=True, attempts__gte=FAILING_AFTER_ATTEMPTS,
+    ).order_by("-created_at", "-pk")[:limit]
