@@ -22,7 +22,7 @@ from django.utils import timezone
 from clozings.billing import stripe_client
 from clozings.billing.models import BillingAccount, ItemRemoval, WebhookEvent
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
-from clozings.platform.errors import ApiError, PaymentRequired
+from clozings.platform.errors import DomainError, Forbidden, PaymentRequired, Unavailable
 from clozings.platform.money import format_cents
 from clozings.tenants.models import Brokerage, Seat, User
 from clozings.territories import services as territories
@@ -216,11 +216,11 @@ def _bill_hold(*, account: BillingAccount, reservation: Reservation) -> Reservat
         # We can't know whether Stripe made the item: the hold stays pending and
         # reconcile_pending_holds settles it with the same idempotency key.
         logger.warning("billing.reservation_pending", extra={"reservation": reservation.pk})
-        raise ApiError(
+        raise Unavailable(
             f"The payment service did not answer. Your place in ZIP "
             f"{reservation.territory.zip_code} is held and will be confirmed (and billed) or "
             f"let go within {settings.BILLING_PENDING_HOLD_MINUTES} minutes.",
-            code="payment_service_unavailable", status_code=503) from exc
+            code="payment_service_unavailable") from exc
     reservation = territories.activate_reservation(
         reservation_id=reservation.pk, stripe_item_id=item_id, period_end=period_end)
     logger.info("billing.reservation_paid", extra={"reservation": reservation.pk})
@@ -329,8 +329,7 @@ def release_and_bill(*, reservation: Reservation, by: User) -> Reservation:
     seat = Seat.objects.filter(brokerage_id=reservation.brokerage_id, user=by,
                                status=Seat.Status.ACTIVE).first()
     if seat is None or not (seat.is_admin or seat.pk == reservation.seat_id):
-        raise ApiError("Only the agent who holds this territory or an admin can release it.",
-                       code="permission_denied", status_code=403)
+        raise Forbidden("Only the agent who holds this territory or an admin can release it.")
     account = account_for(brokerage=reservation.brokerage)
     at = reservation.period_end or account.current_period_end
     if at is None or at < timezone.now():
@@ -479,8 +478,8 @@ def record_webhook_event(*, payload: bytes, signature: str) -> tuple[WebhookEven
         stripe.WebhookSignature.verify_header(text, signature, settings.STRIPE_WEBHOOK_SECRET,
                                               stripe.Webhook.DEFAULT_TOLERANCE)
     except (stripe.SignatureVerificationError, ValueError) as exc:
-        raise ApiError("The Stripe signature is missing or does not match.",
-                       code="bad_signature", status_code=400) from exc
+        raise DomainError("The Stripe signature is missing or does not match.",
+                          code="bad_signature") from exc
     try:
         data = json.loads(text)
     except RecursionError:
@@ -490,8 +489,7 @@ def record_webhook_event(*, payload: bytes, signature: str) -> tuple[WebhookEven
     event_id = data.get("id") if isinstance(data, dict) else None
     event_type = data.get("type") if isinstance(data, dict) else None
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
-        raise ApiError("The event is not a Stripe event (no id or type).", code="bad_event",
-                       status_code=400)
+        raise DomainError("The event is not a Stripe event (no id or type).", code="bad_event")
     problem = _unusable(data)
     if problem:
         _reject_event(payload, data, problem)
@@ -542,8 +540,7 @@ def _reject_event(payload: bytes, data, problem: str):
         defaults={"type": stored_type, "payload": {}, "raw_body": payload, "rejected": True,
                   "error": f"Refused: the event {problem}."})
     logger.warning("billing.webhook_rejected", extra={"event": stored_id, "problem": problem})
-    raise ApiError(f"The event cannot be processed: it {problem}.", code="bad_event",
-                   status_code=400)
+    raise DomainError(f"The event cannot be processed: it {problem}.", code="bad_event")
 
 
 def process_webhook_event(*, event_pk: int) -> WebhookEvent | None:
@@ -802,8 +799,7 @@ def _check_acting_for(*, seat: Seat, by: User) -> None:
         return
     if not Seat.objects.filter(brokerage_id=seat.brokerage_id, user=by, role=Seat.Role.ADMIN,
                                status=Seat.Status.ACTIVE).exists():
-        raise ApiError("Only an admin can reserve for another agent.",
-                       code="permission_denied", status_code=403)
+        raise Forbidden("Only an admin can reserve for another agent.")
 
 
 def _stripe_or_402(operation, *args, **kwargs):
@@ -815,10 +811,9 @@ def _stripe_or_402(operation, *args, **kwargs):
         raise _unavailable() from exc
 
 
-def _unavailable() -> ApiError:
-    return ApiError("The payment service did not answer. Nothing was charged; "
-                    "please try again in a few minutes.",
-                    code="payment_service_unavailable", status_code=503)
+def _unavailable() -> Unavailable:
+    return Unavailable("The payment service did not answer. Nothing was charged; "
+                       "please try again in a few minutes.", code="payment_service_unavailable")
 
 
 def _id_of(value) -> str | None:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clozings.billing import selectors, services
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable
-from clozings.platform.errors import ApiError
+from clozings.platform.errors import DomainError
 from clozings.platform.money import format_cents
 from clozings.territories import selectors as territory_selectors
 from clozings.territories.models import Reservation
@@ -39,8 +39,8 @@ def _error_text(exc: Exception) -> str:
         if hasattr(exc, "error_dict"):
             return " ".join(m for messages_ in exc.message_dict.values() for m in messages_)
         return " ".join(exc.messages)
-    if isinstance(exc, ApiError):
-        return str(exc.detail)
+    if isinstance(exc, DomainError):
+        return exc.message
     return str(exc)
 
 
@@ -100,7 +100,7 @@ def card_page(request):
             services.attach_payment_method(
                 brokerage=request.brokerage,
                 payment_method_id=request.POST.get("payment_method_id", ""))
-        except (ValidationError, ApiError) as exc:
+        except (ValidationError, DomainError) as exc:
             error = _error_text(exc)
         else:
             messages.success(request, "Card saved. It pays for your territories and seats.")
@@ -108,8 +108,8 @@ def card_page(request):
     client_secret, setup_error = "", ""
     try:
         client_secret = services.create_setup_intent(brokerage=request.brokerage)
-    except ApiError as exc:
-        setup_error = str(exc.detail)
+    except DomainError as exc:
+        setup_error = exc.message
     return render(request, "billing/card.html", {
         "client_secret": client_secret, "setup_error": setup_error, "error": error,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY, "stripe_js_url": stripe_js_url(),
@@ -141,7 +141,7 @@ def reserve(request):
     try:
         reservation = services.reserve_and_pay(seat=request.seat, zip_code=zip_code,
                                                by=request.user)
-    except (ValidationError, ApiError) as exc:
+    except (ValidationError, DomainError) as exc:
         messages.error(request, f"{zip_code.strip()[:10]}: {_error_text(exc)}")
         return _back(request)
     messages.success(request, f"{reservation.territory.zip_code} is yours: "
@@ -195,7 +195,7 @@ def release(request, reservation_id: int):
             "terms": selectors.release_terms(reservation=reservation)})
     try:
         reservation = services.release_and_bill(reservation=reservation, by=request.user)
-    except (ValidationError, ApiError) as exc:
+    except (ValidationError, DomainError) as exc:
         messages.error(request, _error_text(exc))
         return redirect(MINE_URL)
     messages.success(request, f"{reservation.territory.zip_code} stays yours until "
@@ -212,7 +212,7 @@ def accept_offer(request, entry_id: int):
     try:
         reservation = services.accept_offer(entry_id=entry_id, seat=request.seat,
                                             by=request.user)
-    except (ValidationError, ApiError) as exc:
+    except (ValidationError, DomainError) as exc:
         messages.error(request, _error_text(exc))
         return _back(request)
     messages.success(request, f"{reservation.territory.zip_code} is yours: "

@@ -17,8 +17,92 @@ from rest_framework.views import exception_handler
 logger = logging.getLogger(__name__)
 
 
+class DomainError(Exception):
+    """A business-rule refusal, raised by services: a stable `code` (the codes API.md lists)
+    and a message for people. It knows nothing of HTTP: the API's exception handler turns
+    the code into a status (STATUS_BY_CODE, else the class's), pages show the message next
+    to the field, and tasks decide from the code whether to retry."""
+
+    default_code = "bad_request"
+    default_message = "The request could not be carried out."
+    default_status = 400  # only read by the API layer
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 fields: dict | None = None):
+        self.message = message or self.default_message
+        self.code = code or self.default_code
+        self.fields = fields
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    default_code = "not_found"
+    default_message = "Not found."
+    default_status = 404
+
+
+class Forbidden(DomainError):
+    default_code = "permission_denied"
+    default_message = "You do not have permission to do this."
+    default_status = 403
+
+
+class Conflict(DomainError):
+    """A conflict with the current state; the code says which (territory_full, ...)."""
+
+    default_code = "conflict"
+    default_status = 409
+
+
+class PaymentRequired(DomainError):
+    default_code = "payment_required"
+    default_message = "The brokerage has no payment method on file."
+    default_status = 402
+
+
+class Throttled(DomainError):
+    """Too many attempts; `wait` is the seconds until the next one is allowed."""
+
+    default_code = "throttled"
+    default_message = "Too many attempts. Try again later."
+    default_status = 429
+
+    def __init__(self, message: str | None = None, *, wait: int | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.wait = wait
+
+
+class Unavailable(DomainError):
+    """A service the request needs did not answer; worth retrying later."""
+
+    default_code = "service_unavailable"
+    default_message = "A service this needs did not answer. Try again in a minute."
+    default_status = 503
+
+
+# Codes whose status differs from their class's default.
+STATUS_BY_CODE = {
+    "validation_error": 400,
+    "not_authenticated": 401,
+    "payload_too_large": 413,
+    "method_not_allowed": 405,
+    "length_required": 411,
+    "unsupported_media_type": 415,
+}
+# Codes a task may retry: the refusal says "not now", not "never".
+RETRYABLE_CODES = frozenset({"service_unavailable", "payment_service_unavailable"})
+
+
+def status_for(error: DomainError) -> int:
+    return STATUS_BY_CODE.get(error.code, error.default_status)
+
+
+def is_retryable(error: DomainError) -> bool:
+    return isinstance(error, Unavailable) or error.code in RETRYABLE_CODES
+
+
 class ApiError(exceptions.APIException):
-    """A business-rule refusal with a stable code, raised from services or API views."""
+    """An HTTP refusal raised by the API layer itself (body too large, wrong method)."""
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "bad_request"
@@ -31,17 +115,6 @@ class ApiError(exceptions.APIException):
         self.fields = fields
         if status_code is not None:
             self.status_code = status_code
-
-
-class Conflict(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-class PaymentRequired(ApiError):
-    status_code = status.HTTP_402_PAYMENT_REQUIRED
-    default_code = "payment_required"
-    default_detail = "The brokerage has no payment method on file."
 
 
 _CODES = {
@@ -85,6 +158,12 @@ def _flatten_fields(detail) -> dict:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        response = Response(error_body(exc.code, exc.message, exc.fields),
+                            status=status_for(exc))
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(int(exc.wait))
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -7,7 +7,7 @@ from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 
-from clozings.platform.errors import ApiError
+from clozings.platform.errors import DomainError
 from clozings.platform.mail import queue_mail
 from clozings.tenants.models import TIME_ZONE_CHOICES, Seat
 from clozings.tenants.validators import validate_name_characters
@@ -33,7 +33,7 @@ TIME_ZONE_GROUPS = [
 def apply_service_error(form: forms.Form, exc: Exception, field_map: dict | None = None) -> None:
     """Put a service's refusal on the form, beside the field it concerns.
 
-    Services raise ValidationError({"field": [...]}) or an ApiError (Conflict); their
+    Services raise ValidationError({"field": [...]}) or a DomainError (Conflict, ...); their
     field names may differ from the form's (`admin_email` -> `email`), hence field_map.
     """
     field_map = field_map or {}
@@ -43,9 +43,9 @@ def apply_service_error(form: forms.Form, exc: Exception, field_map: dict | None
             form.add_error(field if field in form.fields else None, messages)
     elif isinstance(exc, ValidationError):
         form.add_error(None, exc.messages)
-    elif isinstance(exc, ApiError):
+    elif isinstance(exc, DomainError):
         field = field_map.get(exc.code)
-        form.add_error(field if field in form.fields else None, str(exc.detail))
+        form.add_error(field if field in form.fields else None, exc.message)
     else:
         raise exc
 

@@ -18,9 +18,8 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
-from rest_framework.exceptions import Throttled
 
-from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.errors import Conflict, Throttled
 from clozings.platform.mail import queue_mail
 from clozings.platform.tenancy import enqueue_on_commit
 from clozings.tenants import throttling
@@ -91,12 +90,12 @@ def _find_brokerage_allowed(*, email: str, ip: str) -> bool:
 def request_brokerage_list(*, email: str, ip: str) -> None:
     """Mail the person with this email the addresses of their brokerages, if there is such
     a person. The caller learns nothing either way: the lookup happens in the task, so the
-    answer takes the same time too. ApiError (429) once the email or the address has asked
+    answer takes the same time too. Throttled once the email or the address has asked
     too often this hour."""
     email = (email or "").strip().lower()
     if not _find_brokerage_allowed(email=email, ip=ip):
-        raise ApiError("Too many requests for brokerage addresses. Try again in an hour.",
-                       code="throttled", status_code=429)
+        raise Throttled("Too many requests for brokerage addresses. Try again in an hour.",
+                        wait=FIND_BROKERAGE_WINDOW_SECONDS)
     from clozings.tenants.tasks import send_brokerage_list_task
 
     enqueue_on_commit(send_brokerage_list_task, email)
@@ -220,8 +219,8 @@ def check_password_throttled(*, account: User, email: str, password: str, ip: st
     Raises Throttled while the email or the address has used up its failed attempts.
     """
     if not throttling.login_allowed(email=email, ip=ip):
-        raise Throttled(wait=throttling.seconds_until_login_allowed(email=email, ip=ip),
-                        detail="Too many failed sign-ins.")
+        raise Throttled("Too many failed sign-ins.",
+                        wait=throttling.seconds_until_login_allowed(email=email, ip=ip))
     right = account.is_active and account.check_password(password or "")
     if right:
         throttling.clear_login_failures(email=email, ip=ip)
@@ -298,7 +297,7 @@ def _take_signup_slot(*, ip: str) -> None:
                 count = 1
                 cache.set(key, count, timeout=wait + 60)
             if count > limit:
-                raise Throttled(wait=wait, detail=message)
+                raise Throttled(message, wait=wait)
 
 
 def signup_token(signup: PendingSignup) -> str:

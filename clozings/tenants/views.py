@@ -29,9 +29,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_tenants.utils import schema_context
-from rest_framework.exceptions import Throttled
 
-from clozings.platform.errors import ApiError
+from clozings.platform.errors import DomainError, Throttled, status_for
 from clozings.platform.mail import failing_mail, latest_mail
 from clozings.tenants import forms, selectors, services, throttling
 from clozings.tenants.models import Brokerage, Seat, User
@@ -135,7 +134,7 @@ def landing(request: HttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 forms.apply_service_error(form, exc, forms.SignupForm.SERVICE_FIELDS)
             except Throttled as exc:
-                form.add_error(None, str(exc.detail))
+                form.add_error(None, exc.message)
                 status = 429
             else:
                 return render(request, "tenants/signup_sent.html", {
@@ -313,10 +312,10 @@ def find_brokerage(request: HttpRequest) -> HttpResponse:
     ip = throttling.client_ip(request)
     try:
         services.request_brokerage_list(email=email, ip=ip)
-    except ApiError as exc:
-        form.add_error(None, str(exc.detail))
+    except DomainError as exc:
+        form.add_error(None, exc.message)
         return render(request, "tenants/find_brokerage.html", {"form": form},
-                      status=exc.status_code)
+                      status=status_for(exc))
     return render(request, "tenants/find_brokerage_sent.html", {"email": email})
 
 
@@ -371,9 +370,9 @@ def seat_list(request: HttpRequest) -> HttpResponse:
         try:
             seat = services.invite_seat(brokerage=request.brokerage, invited_by=request.user,
                                         **form.cleaned_data)
-        except (ValidationError, ApiError) as exc:
+        except (ValidationError, DomainError) as exc:
             forms.apply_service_error(form, exc, forms.InviteForm.SERVICE_FIELDS)
-            status = exc.status_code if isinstance(exc, ApiError) else 400
+            status = status_for(exc) if isinstance(exc, DomainError) else 400
             return _seat_list_page(request, form, status=status)
         messages.success(request, f"Invitation sent to {seat.email}.")
         return redirect("seat_list")
@@ -407,9 +406,9 @@ def seat_role(request: HttpRequest, seat_id: int) -> HttpResponse:
         try:
             seat = services.change_seat_role(seat=seat, role=form.cleaned_data["role"],
                                              by=request.user)
-        except (ValidationError, ApiError) as exc:
+        except (ValidationError, DomainError) as exc:
             forms.apply_service_error(form, exc, forms.RoleForm.SERVICE_FIELDS)
-            status = exc.status_code if isinstance(exc, ApiError) else 400
+            status = status_for(exc) if isinstance(exc, DomainError) else 400
         else:
             messages.success(request, f"{seat.name or seat.email} is now "
                                       f"{seat.get_role_display().lower()}.")
@@ -425,9 +424,9 @@ def seat_resend(request: HttpRequest, seat_id: int) -> HttpResponse:
     try:
         seat = services.invite_seat(brokerage=request.brokerage, email=seat.email,
                                     name=seat.name, role=seat.role, invited_by=request.user)
-    except (ValidationError, ApiError) as exc:
-        message = str(exc.detail) if isinstance(exc, ApiError) else " ".join(exc.messages)
-        status = exc.status_code if isinstance(exc, ApiError) else 400
+    except (ValidationError, DomainError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else " ".join(exc.messages)
+        status = status_for(exc) if isinstance(exc, DomainError) else 400
         return _seat_page(request, seat, action_error=message, status=status)
     messages.success(request, f"A new invitation is on its way to {seat.email}.")
     return redirect("seat_detail", seat_id=seat.pk)
@@ -451,9 +450,9 @@ def seat_deactivate(request: HttpRequest, seat_id: int) -> HttpResponse:
             try:
                 services.deactivate_seat(seat=seat, by=request.user,
                                          reassign_to=form.cleaned_data["reassign_to"])
-            except (ValidationError, ApiError) as exc:
+            except (ValidationError, DomainError) as exc:
                 forms.apply_service_error(form, exc)
-                status = exc.status_code if isinstance(exc, ApiError) else 400
+                status = status_for(exc) if isinstance(exc, DomainError) else 400
             else:
                 messages.success(request, f"{seat.name or seat.email} no longer has a seat.")
                 return redirect("seat_list")

@@ -24,7 +24,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.errors import Conflict, NotFound
 from clozings.platform.mail import queue_mail
 from clozings.tenants.models import Seat
 from clozings.territories.models import (
@@ -68,9 +68,8 @@ def clean_zip_code(zip_code, *, field: str = "zip_code") -> str:
     return value
 
 
-def _not_found(zip_code: str) -> ApiError:
-    return ApiError(f"There is no territory for ZIP {zip_code}.", code="not_found",
-                    status_code=404)
+def _not_found(zip_code: str) -> NotFound:
+    return NotFound(f"There is no territory for ZIP {zip_code}.")
 
 
 def _lock_territory(territory_id: int) -> Territory:
@@ -209,7 +208,7 @@ def activate_reservation(*, reservation_id: int, stripe_item_id: str,
     with transaction.atomic():
         reservation = Reservation.objects.select_for_update().filter(pk=reservation_id).first()
         if reservation is None:
-            raise ApiError("No such reservation.", code="not_found", status_code=404)
+            raise NotFound("No such reservation.")
         if reservation.status == RESERVATION.RELEASED:
             raise Conflict("This reservation was released before it was paid for.",
                            code="reservation_released")
@@ -269,7 +268,7 @@ def release_reservation(*, reservation_id: int, reason: str) -> Reservation:
     """Free the reservation's slot and offer it to the waitlist. Idempotent."""
     reservation = Reservation.objects.filter(pk=reservation_id).first()
     if reservation is None:
-        raise ApiError("No such reservation.", code="not_found", status_code=404)
+        raise NotFound("No such reservation.")
     with transaction.atomic():
         territory = _lock_territory(reservation.territory_id)
         reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
@@ -465,7 +464,7 @@ def _entry_for(*, entry_id: int, seat: Seat) -> WaitlistEntry:
     if 0 < entry_id < 2**63:  # ids are bigints: a larger number names nothing
         entry = WaitlistEntry.objects.filter(pk=entry_id, brokerage_id=seat.brokerage_id).first()
     if entry is None or (entry.seat_id != seat.pk and not seat.is_admin):
-        raise ApiError("No such waitlist entry.", code="not_found", status_code=404)
+        raise NotFound("No such waitlist entry.")
     return entry
 
 
@@ -612,7 +611,7 @@ def update_territory(*, zip_code: str, price_cents=_UNSET, tier=_UNSET, slots=_U
 def set_tier_price(*, tier: str, price_cents) -> TierPrice:
     """Staff set the monthly price of a tier. Existing reservations keep their price."""
     if tier not in Tier.values:
-        raise ApiError(f"There is no tier '{tier}'.", code="not_found", status_code=404)
+        raise NotFound(f"There is no tier '{tier}'.")
     errors: dict[str, list[str]] = {}
     _check_price(price_cents, "price_cents", errors, allow_none=False)
     if errors:

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
-from clozings.platform.errors import ApiError
+from clozings.platform.errors import DomainError
 from clozings.tenants.models import Seat
 from clozings.tenants.views import seat_required, staff_required
 from clozings.territories import selectors, services
@@ -116,7 +116,7 @@ def join_waitlist(request: HttpRequest) -> HttpResponse:
             return _back(request, reverse("territory_search"))
     try:
         entry = services.join_waitlist(seat=agent, zip_code=form.cleaned_data["zip_code"])
-    except (ValidationError, ApiError) as exc:
+    except (ValidationError, DomainError) as exc:
         messages.error(request, f"{form.cleaned_data['zip_code']}: {_error_text(exc)}")
         return _back(request, reverse("territory_search"))
     position = selectors.waitlist_position(entry=entry)
@@ -131,7 +131,7 @@ def join_waitlist(request: HttpRequest) -> HttpResponse:
 def cancel_waitlist(request: HttpRequest, entry_id: int) -> HttpResponse:
     try:
         entry = services.cancel_waitlist_entry(entry_id=entry_id, seat=request.seat)
-    except ApiError:
+    except DomainError:
         raise Http404("No such waitlist entry.") from None
     messages.success(request, f"You left the waitlist for {entry.territory.zip_code}.")
     return redirect("my_territories")
@@ -227,7 +227,7 @@ def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
             services.update_territory(zip_code=zip_code, price_cents=data.pop("price"), **data)
         except ValidationError as exc:
             _field_errors(form, exc, rename={"price_cents": "price"})
-        except ApiError:
+        except DomainError:
             raise Http404("No such ZIP.") from None
         else:
             messages.success(request, f"ZIP {zip_code} saved.")

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.errors import Conflict, NotFound, status_for
 from clozings.tenants import services as tenants
 from clozings.tenants.models import Seat
 from clozings.territories import selectors, services
@@ -71,7 +71,7 @@ def test_a_full_zip_refuses_with_territory_full(acme, globex):
     with pytest.raises(Conflict) as caught:
         services.hold_slot(seat=agent(globex.brokerage), zip_code="10004")
 
-    assert (caught.value.code, caught.value.status_code) == ("territory_full", 409)
+    assert (caught.value.code, status_for(caught.value)) == ("territory_full", 409)
     assert snapshot("10004") == before
 
 
@@ -89,9 +89,9 @@ def test_an_unknown_or_withdrawn_zip_is_not_found(acme):
     seat = agent(acme.brokerage)
 
     for zip_code in ("00000", "10005"):
-        with pytest.raises(ApiError) as caught:
+        with pytest.raises(NotFound) as caught:
             services.hold_slot(seat=seat, zip_code=zip_code)
-        assert (caught.value.code, caught.value.status_code) == ("not_found", 404)
+        assert caught.value.code == "not_found"
     assert not Reservation.objects.exists()
 
 
@@ -361,9 +361,9 @@ def test_a_bad_tier_price_is_refused(db, price):
 
 
 def test_an_unknown_tier_is_not_found(db):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(NotFound) as caught:
         services.set_tier_price(tier="gold", price_cents=100)
 
-    assert caught.value.status_code == 404
+    assert caught.value.code == "not_found"
     assert not TierPrice.objects.filter(tier="gold").exists()
     assert Territory.objects.filter(tier="gold").count() == 0

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clozings.platform.errors import ApiError, Conflict
+from clozings.platform.errors import Conflict, NotFound
 from clozings.platform.mail import send_due_mail
 from clozings.territories import selectors, services
 from clozings.territories.models import Reservation, Slot, WaitlistEntry
@@ -143,9 +143,9 @@ def test_nobody_else_can_take_or_see_an_offer(full_zip, acme, globex):
     before = snapshot("60614")
 
     for intruder in (agent(globex.brokerage), acme.admin_seat):
-        with pytest.raises(ApiError) as caught:
+        with pytest.raises(NotFound) as caught:
             services.claim_offer(entry_id=entry.pk, seat=intruder)
-        assert caught.value.status_code == 404
+        assert caught.value.code == "not_found"
         assert selectors.open_offer(entry_id=entry.pk, brokerage=intruder.brokerage,
                                     seat=intruder) is None
     assert snapshot("60614") == before
