@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from clozings.billing import selectors, services
 from clozings.platform.api import MAX_ID, ApiView, error_responses
-from clozings.platform.errors import ApiError
+from clozings.platform.api_errors import ApiError
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin, seat_for
 from clozings.territories.api import ZIP_FIELD

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from clozings.billing import services
 from clozings.platform.api import ApiView, error_responses
-from clozings.platform.errors import ApiError
+from clozings.platform.api_errors import ApiError
 
 MAX_PAYLOAD_BYTES = 512 * 1024
 NOT_POST = "Stripe POSTs events here."

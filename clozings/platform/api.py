@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from clozings.platform.errors import ApiError
+from clozings.platform.api_errors import ApiError
 from clozings.platform.parsers import MAX_JSON_DEPTH
 
 MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints: a larger number can name nothing
