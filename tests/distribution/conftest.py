@@ -1,0 +1,13 @@
+"""Distribution tests: the ZIP catalogue is present."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.territories.factories import ensure_catalogue
+
+
+@pytest.fixture(autouse=True)
+def _catalogue(django_db_setup, django_db_blocker) -> None:
+    with django_db_blocker.unblock():
+        ensure_catalogue()
