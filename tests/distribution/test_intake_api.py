@@ -133,7 +133,8 @@ def test_a_batch_takes_the_good_leads_and_says_why_not_for_the_others(source):
     assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
     assert results[0]["status"] == "received" and results[0]["created"] is True
     assert results[1]["error"]["fields"] == {"price_min_cents": ["A valid integer is required."]}
-    assert results[2]["error"]["fields"] == {"non_field_errors": ["Send the lead as a JSON object."]}
+    assert results[2]["error"]["fields"] == {
+        "non_field_errors": ["Send the lead as a JSON object."]}
     assert results[3]["status"] == "rejected"
     assert results[4]["id"] == results[0]["id"] and results[4]["created"] is False
     assert InboundLead.objects.count() == 2
