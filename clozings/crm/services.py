@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from clozings.crm.models import Activity, Lead, Task
+from clozings.crm.signals import lead_touched
 from clozings.tenants.models import Seat
 
 logger = logging.getLogger(__name__)
@@ -94,3 +96,25 @@ def _record_inquiry(*, lead: Lead, routed: RoutedLead) -> Lead:
     logger.info("crm.inquiry_received", extra={"lead": lead.pk,
                                                "inbound_lead": routed.inbound_lead_id})
     return lead
+
+
+def log_activity(*, lead: Lead, by: Seat, kind: str, outcome: str = "",
+                 note: str = "") -> Activity:
+    """Record a touch (or a note) on a lead; the first real touch stops the first-touch
+    clock, here and, through `lead_touched`, in the public ledger, in one transaction."""
+    if kind not in Activity.Kind.values or kind == Activity.Kind.INQUIRY:
+        raise ValidationError({"kind": ["Choose call, text, email, meeting or note."]})
+    if outcome and outcome not in Activity.Outcome.values:
+        raise ValidationError({"outcome": ["Choose one of the outcomes offered."]})
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        activity = Activity.objects.create(lead=lead, kind=kind, outcome=outcome,
+                                           note=note.strip(), by=by)
+        if kind in Activity.TOUCHES:
+            if lead.first_touch_at is None:
+                lead.first_touch_at = activity.created_at
+                lead.save(update_fields=["first_touch_at"])
+            lead_touched.send(sender=Lead, lead=lead, activity=activity)
+    logger.info("crm.activity_logged", extra={"lead": lead.pk, "kind": kind,
+                                              "outcome": outcome, "seat": by.pk})
+    return activity

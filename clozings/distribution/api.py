@@ -132,7 +132,8 @@ class LeadSourceRotateKeyApi(LeadSourceApi):
 
     @extend_schema(operation_id="lead_sources_rotate_key", request=None, responses={
         200: LeadSourceKeyOutput, **error_responses(
-            401, 403, 404, 409, s409="`lead_source_revoked`: make a new source instead.")})
+            401, 403, 404, 409, 413,
+            s409="`lead_source_revoked`: make a new source instead.")})
     def post(self, request, source_id: int):
         issued = services.rotate_lead_source_key(source=self.get_source(source_id))
         return Response(_issued(issued))
