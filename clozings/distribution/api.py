@@ -86,6 +86,9 @@ class LeadSourceInput(serializers.Serializer):
         required=False, default=dict,
         help_text="Meta: verify token, app secret, page token, field map; Google: google_key.")
 
+    def validate_settings(self, value: dict) -> dict:
+        return storable(value)
+
 
 class LeadSourceKeyOutput(serializers.Serializer):
     id = serializers.IntegerField()
@@ -235,11 +238,17 @@ def _accepted(lead: InboundLead) -> dict:
     return {"id": lead.pk, "status": lead.status, "reasons": lead.rejection_reasons}
 
 
-def _payload(value) -> dict:
-    """The lead as sent, for the ledger; PostgreSQL's JSON cannot hold a NUL character."""
-    if "\\u0000" in json.dumps(value):
+def storable(value):
+    """`value` if PostgreSQL can keep it as JSON and text, else ValidationError: no NUL
+    character, no lone surrogate (both pass JSON decoding, and fail in the database)."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         raise serializers.ValidationError(
-            {"non_field_errors": ["Text may not contain the NUL character (\\u0000)."]})
+            "Text must be valid Unicode (a lone surrogate is not).") from None
+    if "\\u0000" in text:
+        raise serializers.ValidationError("Text may not contain the NUL character (\\u0000).")
     return value
 
 
@@ -259,7 +268,10 @@ class IntakeApi(ApiView):
                 {"non_field_errors": ["Send the lead as a JSON object."]})
         serializer = LeadInput(data=data)
         serializer.is_valid(raise_exception=True)
-        payload = _payload(data)
+        try:
+            payload = storable(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"non_field_errors": exc.detail}) from None
         # consent is the lead's evidence: checked above, kept exactly as sent
         clean = {**serializer.validated_data, "consent": payload.get("consent")}
         return services.receive_lead(source=self.request.auth, data=clean, payload=payload)

@@ -87,6 +87,8 @@ def test_a_bad_phone_is_dropped_when_the_email_works(source):
     (lead_data(consent={"channels": ["fax"]}), "consent"),
     (lead_data(message="nul \x00 here"), "message"),
     (lead_data(extra={"nested": "nul \x00"}), "non_field_errors"),
+    (lead_data(first_name="lone \ud800 surrogate"), "first_name"),
+    (lead_data(extra=["lone \ud800 surrogate"]), "non_field_errors"),
     ([lead_data()], "non_field_errors"),
 ])
 def test_a_malformed_lead_gets_400_with_its_fields_and_nothing_is_kept(source, body, field):

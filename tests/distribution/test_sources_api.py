@@ -49,6 +49,17 @@ def test_a_bad_source_is_refused_with_its_fields(staff):
     assert not LeadSource.objects.exists()
 
 
+@pytest.mark.parametrize("value", [{"google_key": "nul \x00"}, {"key": "\ud800"}])
+def test_settings_the_database_cannot_keep_are_refused(staff, value):
+    response = staff.post("/api/v1/lead-sources", {
+        "name": "X", "cost_per_lead_cents": 1, "settings": value},
+        content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["settings"]
+    assert not LeadSource.objects.exists()
+
+
 def test_people_who_are_not_staff_cannot_make_sources(acme):
     client = host_client("localhost")
     token = issue_token(acme.admin)
