@@ -1,8 +1,8 @@
 """A brokerage's CRM (its own schema): leads, the touches logged on them, their tasks.
 
-Agents are public-schema seats; the columns that name one carry no foreign-key
-constraint across schemas (a seat row is never deleted while it has work, and the
-brokerage's schema must not block public-schema maintenance).
+Agents are public-schema seats, named by id (`agent_id`, `by_id`): no foreign key across
+schemas, so a brokerage's schema never blocks public-schema maintenance, and the CRM's
+migrations depend on no public app's (a brokerage schema is migrated on its own).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ class Lead(models.Model):
 
     # The public ledger's inbound lead this came from: delivered exactly once.
     inbound_lead_id = models.BigIntegerField(null=True, blank=True, unique=True)
-    agent = models.ForeignKey("tenants.Seat", on_delete=models.DO_NOTHING, db_constraint=False,
-                              related_name="+")
+    agent_id = models.BigIntegerField()  # the seat the lead is assigned to
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(max_length=254, blank=True)
@@ -49,7 +48,8 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-last_inquiry_at", "-id"]
-        indexes = [models.Index(fields=["agent", "-last_inquiry_at"], name="crm_lead_agent")]
+        indexes = [models.Index(fields=["agent_id", "-last_inquiry_at"],
+                                name="crm_lead_agent")]
 
     def __str__(self) -> str:
         return f"lead {self.pk}"
@@ -84,8 +84,7 @@ class Activity(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
     note = models.TextField(blank=True)
-    by = models.ForeignKey("tenants.Seat", on_delete=models.DO_NOTHING, db_constraint=False,
-                           null=True, blank=True, related_name="+")
+    by_id = models.BigIntegerField(null=True, blank=True)  # the seat that logged it
     # For an inquiry: the inbound lead it came with (recorded once, however often retried).
     inbound_lead_id = models.BigIntegerField(null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -100,8 +99,7 @@ class Activity(models.Model):
 
 class Task(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tasks")
-    agent = models.ForeignKey("tenants.Seat", on_delete=models.DO_NOTHING, db_constraint=False,
-                              related_name="+")
+    agent_id = models.BigIntegerField()
     title = models.CharField(max_length=200)
     due_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -114,7 +112,8 @@ class Task(models.Model):
             models.UniqueConstraint(fields=["lead"], condition=Q(completed_at__isnull=True),
                                     name="crm_task_one_open_per_lead"),
         ]
-        indexes = [models.Index(fields=["agent", "due_at"], condition=Q(completed_at__isnull=True),
+        indexes = [models.Index(fields=["agent_id", "due_at"],
+                                condition=Q(completed_at__isnull=True),
                                 name="crm_task_open_by_agent")]
 
     def __str__(self) -> str:

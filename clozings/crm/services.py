@@ -59,14 +59,14 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
                 return _record_inquiry(lead=lead, routed=routed)
         now = timezone.now()
         lead = Lead.objects.create(
-            inbound_lead_id=routed.inbound_lead_id, agent=agent,
+            inbound_lead_id=routed.inbound_lead_id, agent_id=agent.pk,
             first_name=routed.first_name, last_name=routed.last_name, email=routed.email,
             phone=routed.phone, zip_code=routed.zip_code, intent=routed.intent,
             price_min_cents=routed.price_min_cents, price_max_cents=routed.price_max_cents,
             timeframe=routed.timeframe, message=routed.message,
             source_name=routed.source_name, campaign=routed.campaign, consent=routed.consent,
             created_at=now, last_inquiry_at=now)
-        Task.objects.create(lead=lead, agent=agent, title=FIRST_TASK_TITLE, due_at=now)
+        Task.objects.create(lead=lead, agent_id=agent.pk, title=FIRST_TASK_TITLE, due_at=now)
     logger.info("crm.lead_received", extra={"lead": lead.pk, "agent": agent.pk,
                                             "inbound_lead": routed.inbound_lead_id})
     return lead
@@ -109,7 +109,7 @@ def log_activity(*, lead: Lead, by: Seat, kind: str, outcome: str = "",
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
         activity = Activity.objects.create(lead=lead, kind=kind, outcome=outcome,
-                                           note=note.strip(), by=by)
+                                           note=note.strip(), by_id=by.pk)
         if kind in Activity.TOUCHES:
             if lead.first_touch_at is None:
                 lead.first_touch_at = activity.created_at

@@ -70,7 +70,7 @@ def test_another_brokerages_schema_cannot_stop_this_leads_clock(acme, globex, de
 
     with in_schema(globex.schema_name):
         # a globex lead that names acme's inbound lead (it never would; the ledger checks)
-        stray = Lead.objects.create(inbound_lead_id=inbound.pk, agent=agent, phone="+1")
+        stray = Lead.objects.create(inbound_lead_id=inbound.pk, agent_id=agent.pk, phone="+1")
         log_activity(lead=stray, by=agent, kind="call")
 
     assert InboundLead.objects.get(pk=inbound.pk).first_touch_at is None

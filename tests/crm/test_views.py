@@ -42,7 +42,7 @@ def test_an_agent_sees_their_own_leads_newest_first_with_a_call_link(acme, two_a
 def test_logging_a_call_stops_the_clock_and_says_so(acme, two_agents):
     first, _ = two_agents
     with in_schema(acme.schema_name):
-        lead = Lead.objects.filter(agent=first).order_by("id").first()
+        lead = Lead.objects.filter(agent_id=first.pk).order_by("id").first()
 
     response = host_client(acme.host, first.user).post(
         f"/leads/{lead.pk}/touch/", {"kind": "call", "outcome": "voicemail"}, follow=True)
@@ -55,7 +55,7 @@ def test_logging_a_call_stops_the_clock_and_says_so(acme, two_agents):
 def test_a_bad_touch_is_shown_beside_its_field_and_changes_nothing(acme, two_agents):
     first, _ = two_agents
     with in_schema(acme.schema_name):
-        lead = Lead.objects.filter(agent=first).first()
+        lead = Lead.objects.filter(agent_id=first.pk).first()
 
     response = host_client(acme.host, first.user).post(
         f"/leads/{lead.pk}/touch/", {"kind": "fax", "outcome": "great"})
@@ -69,7 +69,7 @@ def test_a_bad_touch_is_shown_beside_its_field_and_changes_nothing(acme, two_age
 def test_a_colleagues_lead_is_answered_like_a_missing_one(acme, two_agents):
     first, second = two_agents
     with in_schema(acme.schema_name):
-        theirs = Lead.objects.filter(agent=second).first()
+        theirs = Lead.objects.filter(agent_id=second.pk).first()
 
     response = host_client(acme.host, first.user).post(f"/leads/{theirs.pk}/touch/",
                                                        {"kind": "call"})
