@@ -175,6 +175,13 @@ def decide(*, lead: InboundLead, now: datetime) -> Decision:
 
     territory = holders[0].territory
     state = _locked_state(territory)
+    # A capped agent may hold other ZIPs routed at this moment by other workers: their
+    # count and this decision are taken under the seat's lock (always in id order).
+    capped = sorted({r.seat_id for r in holders
+                     if r.seat.daily_cap is not None or r.seat.monthly_cap is not None})
+    if capped:
+        list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
+             .values_list("pk", flat=True))
     reasons = {r.pk: passed_over(r, now) for r in holders}
     eligible = [r for r in holders if reasons[r.pk] is None]
     weight = {r.pk: int(state.weights.get(str(r.pk), 1)) for r in holders}
