@@ -1,4 +1,6 @@
 """Routes of the distribution app: `public` on the platform host, `brokerage` on brokerage hosts."""
 
-public: list = []
+from clozings.distribution import api
+
+public: list = [*api.public_urls]
 brokerage: list = []

@@ -141,6 +141,10 @@ CELERY_BEAT_SCHEDULE.update({
     for name in ("territories.expire_offers", "territories.suspend_overdue",
                  "territories.release_suspended", "territories.release_due")
 })
+# Distribution: the sweeper sends routing again for leads still waiting after a few seconds.
+CELERY_BEAT_SCHEDULE["distribution.sweep_waiting_leads"] = {
+    "task": "distribution.sweep_waiting_leads", "schedule": 15.0}
+LEAD_SWEEP_AFTER_SECONDS = env.int("LEAD_SWEEP_AFTER_SECONDS", default=5)
 # Days a past-due reservation keeps receiving leads, then days suspended before release.
 TERRITORY_GRACE_DAYS = env.int("TERRITORY_GRACE_DAYS", default=7)
 TERRITORY_SUSPENDED_DAYS = env.int("TERRITORY_SUSPENDED_DAYS", default=14)

@@ -129,6 +129,12 @@ class Seat(models.Model):
     invited_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    # Lead routing: no leads from paused_from to paused_until (an open end pauses until
+    # further notice), and at most daily_cap / monthly_cap leads (None: no cap).
+    paused_from = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
+    daily_cap = models.PositiveIntegerField(null=True, blank=True)
+    monthly_cap = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -143,6 +149,13 @@ class Seat(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+    def is_paused_at(self, moment) -> bool:
+        if self.paused_from is None and self.paused_until is None:
+            return False
+        started = self.paused_from is None or self.paused_from <= moment
+        ended = self.paused_until is not None and self.paused_until <= moment
+        return started and not ended
 
 
 class PendingSignup(models.Model):

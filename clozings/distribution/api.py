@@ -1,0 +1,367 @@
+"""API of distribution on the platform host: lead sources (staff) and lead intake (sources).
+
+A lead source authenticates with `Authorization: Bearer <key>`; people's tokens have a
+different shape (see clozings.platform.auth), so both can be offered on one endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import authentication, exceptions, serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+
+from clozings.distribution import selectors, services
+from clozings.distribution.models import InboundLead, LeadSource
+from clozings.platform.api import MAX_ID, ApiView, error_responses
+from clozings.platform.auth import BearerTokenAuthentication
+from clozings.platform.errors import error_body
+from clozings.tenants.permissions import IsPlatformStaff
+
+MAX_PRICE_CENTS = 10**12  # ten billion dollars: anything above is a typo
+MAX_BATCH = 500
+
+
+# --- who is calling -------------------------------------------------------------------------
+class LeadSourceKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <lead source key>`; request.auth is the LeadSource."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not header or header[0].lower() != self.keyword.lower() or len(header) != 2:
+            return None
+        key = header[1]
+        if key.count(":") >= 2:  # a person's signed token: BearerTokenAuthentication's
+            return None
+        source = services.source_for_key(key)
+        if source is None:
+            raise exceptions.AuthenticationFailed(
+                "The lead source key is not valid, or it was rotated or revoked.")
+        return AnonymousUser(), source
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class LeadSourceKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "clozings.distribution.api.LeadSourceKeyAuthentication"
+    name = "leadSourceKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "A lead source's key (shown once when the source is made)."}
+
+
+class IsLeadSource(BasePermission):
+    message = "Only a lead source (with its key) can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, LeadSource)
+
+
+class IsLeadSourceOrStaff(BasePermission):
+    message = "Only the lead's source or platform staff can see it."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, LeadSource) or IsPlatformStaff().has_permission(
+            request, view)
+
+
+# --- lead sources (platform staff) ----------------------------------------------------------
+class LeadSourceInput(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    cost_per_lead_cents = serializers.IntegerField(min_value=0, max_value=10_000_000)
+    adapter = serializers.ChoiceField(LeadSource.Adapter.choices,
+                                      default=LeadSource.Adapter.NATIVE)
+    settings = serializers.DictField(
+        required=False, default=dict,
+        help_text="Meta: verify token, app secret, page token, field map; Google: google_key.")
+
+    def validate_settings(self, value: dict) -> dict:
+        return storable(value)
+
+
+class LeadSourceKeyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    adapter = serializers.ChoiceField(LeadSource.Adapter.choices)
+    cost_per_lead_cents = serializers.IntegerField()
+    key = serializers.CharField(help_text="Shown only in this answer; stored hashed.")
+    webhook_url = serializers.CharField(help_text="Where the source posts its leads.")
+    created_at = serializers.DateTimeField()
+    rotated_at = serializers.DateTimeField(allow_null=True)
+
+
+def _issued(issued: services.IssuedKey) -> dict:
+    source = issued.source
+    return LeadSourceKeyOutput({
+        "id": source.pk, "name": source.name, "adapter": source.adapter,
+        "cost_per_lead_cents": source.cost_per_lead_cents, "key": issued.key,
+        "webhook_url": services.webhook_url(source), "created_at": source.created_at,
+        "rotated_at": source.rotated_at}).data
+
+
+class LeadSourceApi(ApiView):
+    permission_classes = [IsPlatformStaff]
+
+    def get_source(self, source_id: int) -> LeadSource:
+        source = selectors.lead_source(source_id=source_id) if source_id <= MAX_ID else None
+        if source is None:
+            raise exceptions.NotFound("No such lead source.")
+        return source
+
+
+class LeadSourceCreateApi(LeadSourceApi):
+    """Make a lead source; its key is in this answer only."""
+
+    @extend_schema(operation_id="lead_sources_create", request=LeadSourceInput, responses={
+        201: LeadSourceKeyOutput, **error_responses(400, 401, 403, 413, 415)})
+    def post(self, request):
+        data = self.parse(LeadSourceInput, request)
+        return Response(_issued(services.create_lead_source(**data)), status=201)
+
+
+class LeadSourceRotateKeyApi(LeadSourceApi):
+    """A new key for the source (in this answer only); the old key stops working."""
+
+    @extend_schema(operation_id="lead_sources_rotate_key", request=None, responses={
+        200: LeadSourceKeyOutput, **error_responses(
+            401, 403, 404, 409, 413,
+            s409="`lead_source_revoked`: make a new source instead.")})
+    def post(self, request, source_id: int):
+        issued = services.rotate_lead_source_key(source=self.get_source(source_id))
+        return Response(_issued(issued))
+
+
+class LeadSourceDetailApi(LeadSourceApi):
+    """Revoke the source: its key stops working; its leads stay in the ledger."""
+
+    @extend_schema(operation_id="lead_sources_revoke", responses={
+        204: OpenApiResponse(description="Revoked (again, if it was already)."),
+        **error_responses(401, 403, 404)})
+    def delete(self, request, source_id: int):
+        services.revoke_lead_source(source=self.get_source(source_id))
+        return Response(status=204)
+
+
+# --- intake (lead sources) ------------------------------------------------------------------
+class ConsentInput(serializers.Serializer):
+    """The evidence of the lead's agreement to be contacted; kept exactly as sent."""
+
+    text = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    given_at = serializers.DateTimeField(required=False, allow_null=True)
+    ip = serializers.IPAddressField(required=False, allow_blank=True)
+    user_agent = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    page_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(["call", "text", "email"]), required=False,
+        max_length=3)
+    certificate_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+
+
+class LeadInput(serializers.Serializer):
+    external_id = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                        help_text="The source's own id: sent again, same lead.")
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True,
+                                  help_text="Any common format; US numbers by default.")
+    zip_code = serializers.CharField(max_length=10, required=False, allow_blank=True,
+                                     help_text="5 digits, in the territory catalogue.")
+    intent = serializers.ChoiceField(InboundLead.Intent.choices, required=False,
+                                     allow_blank=True)
+    price_min_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS,
+                                               required=False, allow_null=True)
+    price_max_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS,
+                                               required=False, allow_null=True)
+    timeframe = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    consent = ConsentInput(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        low, high = attrs.get("price_min_cents"), attrs.get("price_max_cents")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError(
+                {"price_max_cents": ["The highest price is below the lowest."]})
+        return attrs
+
+
+class LeadAccepted(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(InboundLead.Status.choices)
+    reasons = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Why a `rejected` lead cannot be routed.")
+
+
+class BatchInputSchema(serializers.Serializer):
+    leads = LeadInput(many=True, max_length=MAX_BATCH, allow_empty=False)
+
+
+class BatchInput(serializers.Serializer):
+    leads = serializers.ListField(child=serializers.JSONField(), max_length=MAX_BATCH,
+                                  allow_empty=False)
+
+
+class BatchErrorBody(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                   required=False)
+
+
+class BatchResult(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The lead's place in the batch, from 0.")
+    id = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(InboundLead.Status.choices, required=False)
+    reasons = serializers.ListField(child=serializers.CharField(), required=False)
+    created = serializers.BooleanField(
+        required=False, help_text="false: the source sent this external_id before.")
+    error = BatchErrorBody(required=False, help_text="The lead was not taken: why.")
+
+
+class BatchOutput(serializers.Serializer):
+    results = BatchResult(many=True)
+
+
+def _accepted(lead: InboundLead) -> dict:
+    return {"id": lead.pk, "status": lead.status, "reasons": lead.rejection_reasons}
+
+
+def storable(value):
+    """`value` if PostgreSQL can keep it as JSON and text, else ValidationError: no NUL
+    character, no lone surrogate (both pass JSON decoding, and fail in the database)."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError(
+            "Text must be valid Unicode (a lone surrogate is not).") from None
+    if "\\u0000" in text:
+        raise serializers.ValidationError("Text may not contain the NUL character (\\u0000).")
+    return value
+
+
+def _field_errors(detail: dict) -> dict[str, list[str]]:
+    """A lead's validation errors as {field: [messages]} (a nested field's as one text)."""
+    return {str(key): [str(item) for item in value] if isinstance(value, list) else [str(value)]
+            for key, value in detail.items()}
+
+
+class IntakeApi(ApiView):
+    authentication_classes = [LeadSourceKeyAuthentication, BearerTokenAuthentication]
+    permission_classes = [IsLeadSource]
+
+    def take(self, data) -> services.Intake:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send the lead as a JSON object."]})
+        serializer = LeadInput(data=data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            payload = storable(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"non_field_errors": exc.detail}) from None
+        # consent is the lead's evidence: checked above, kept exactly as sent
+        clean = {**serializer.validated_data, "consent": payload.get("consent")}
+        return services.receive_lead(source=self.request.auth, data=clean, payload=payload)
+
+
+class LeadIntakeApi(IntakeApi):
+    """Post one lead. It is routed within seconds; `GET /api/v1/leads/<id>` says where."""
+
+    @extend_schema(operation_id="leads_receive", request=LeadInput, responses={
+        202: LeadAccepted,
+        200: OpenApiResponse(LeadAccepted, description="The source sent this external_id "
+                                                       "before: the first lead."),
+        **error_responses(400, 401, 403, 413, 415)})
+    def post(self, request):
+        intake = self.take(request.data)
+        return Response(_accepted(intake.lead), status=202 if intake.created else 200)
+
+
+class LeadBatchApi(IntakeApi):
+    """Post up to 500 leads: one result per lead, in order; good leads are taken even when
+    others in the batch are not."""
+
+    @extend_schema(operation_id="leads_receive_batch", request=BatchInputSchema, responses={
+        207: BatchOutput, **error_responses(400, 401, 403, 413, 415)})
+    def post(self, request):
+        leads = self.parse(BatchInput, request)["leads"]
+        results = []
+        with transaction.atomic():
+            for index, data in enumerate(leads):
+                try:
+                    intake = self.take(data)
+                except serializers.ValidationError as exc:
+                    results.append({"index": index, **error_body(
+                        "validation_error", "Some fields are not valid.",
+                        _field_errors(exc.detail))})
+                    continue
+                results.append({"index": index, "created": intake.created,
+                                **_accepted(intake.lead)})
+        return Response(BatchOutput({"results": results}).data, status=207)
+
+
+class RoutingEntry(serializers.Serializer):
+    at = serializers.DateTimeField()
+    zip_code = serializers.CharField()
+    rule = serializers.ChoiceField(["exclusive", "shared", "same_person", "no_holder"])
+    why = serializers.CharField()
+    chosen = serializers.DictField(allow_null=True)
+    candidates = serializers.ListField(child=serializers.DictField())
+
+
+class LeadOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    status = serializers.ChoiceField(InboundLead.Status.choices)
+    reasons = serializers.ListField(child=serializers.CharField(), source="rejection_reasons")
+    zip_code = serializers.CharField()
+    brokerage = serializers.CharField(source="brokerage.slug", allow_null=True, default=None)
+    agent_id = serializers.IntegerField(source="seat_id", allow_null=True)
+    received_at = serializers.DateTimeField()
+    routed_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    first_touch_at = serializers.DateTimeField(allow_null=True)
+    routing = RoutingEntry(many=True, source="routing_log")
+
+
+class LeadDetailApi(ApiView):
+    """A lead's status and routing log, for its source or platform staff."""
+
+    authentication_classes = [LeadSourceKeyAuthentication, BearerTokenAuthentication,
+                              SessionAuthentication]
+    permission_classes = [IsLeadSourceOrStaff]
+
+    @extend_schema(operation_id="leads_retrieve", responses={
+        200: LeadOutput, **error_responses(401, 403, 404)})
+    def get(self, request, lead_id: int):
+        source = request.auth if isinstance(request.auth, LeadSource) else None
+        lead = selectors.inbound_lead_for(lead_id=lead_id, source=source) \
+            if lead_id <= MAX_ID else None
+        if lead is None:
+            raise exceptions.NotFound("No such lead.")
+        return Response(LeadOutput(lead).data)
+
+
+public_urls: list = [
+    path("api/v1/lead-sources", LeadSourceCreateApi.as_view(), name="api-lead-sources"),
+    path("api/v1/lead-sources/<int:source_id>/rotate-key", LeadSourceRotateKeyApi.as_view(),
+         name="api-lead-source-rotate-key"),
+    path("api/v1/lead-sources/<int:source_id>", LeadSourceDetailApi.as_view(),
+         name="api-lead-source"),
+    path("api/v1/leads", LeadIntakeApi.as_view(), name="api-leads"),
+    path("api/v1/leads/batch", LeadBatchApi.as_view(), name="api-leads-batch"),
+    path("api/v1/leads/<int:lead_id>", LeadDetailApi.as_view(), name="api-lead"),
+]

@@ -1,0 +1,141 @@
+"""Lead sources, inbound leads (the public delivery ledger) and the fair-share state of each
+shared territory. All in the public schema: platform-wide facts that staff dashboards read
+without looping over brokerage schemas."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class LeadSource(models.Model):
+    """Someone who sells the platform leads, with the key it posts them with.
+
+    The key is shown once; only its SHA-256 is kept, with a short prefix that finds the row
+    (a high-entropy key needs no slow hash: nobody can guess its way back from the digest).
+    """
+
+    class Adapter(models.TextChoices):
+        NATIVE = "native", "Clozings API"
+        FOLLOW_UP_BOSS = "follow_up_boss", "Follow Up Boss events"
+        META = "meta", "Meta Lead Ads"
+        GOOGLE = "google", "Google Ads lead forms"
+
+    name = models.CharField(max_length=120)
+    cost_per_lead_cents = models.PositiveIntegerField()
+    adapter = models.CharField(max_length=20, choices=Adapter.choices, default=Adapter.NATIVE)
+    settings = models.JSONField(default=dict, blank=True)
+    key_prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class InboundLead(models.Model):
+    """One lead as a source sent it, normalised, and where it went: the delivery ledger."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        ROUTED = "routed", "Routed"
+        DELIVERED = "delivered", "Delivered"
+        ORPHANED = "orphaned", "Orphaned"
+        REROUTED = "rerouted", "Re-routed"
+        REJECTED = "rejected", "Rejected"
+        DUPLICATE = "duplicate", "Duplicate"
+
+    class Intent(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+        BOTH = "both", "Buy and sell"
+
+    source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="leads")
+    external_id = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(default=dict)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(max_length=254, blank=True)  # lower-case
+    phone = models.CharField(max_length=20, blank=True)  # E.164
+    zip_code = models.CharField(max_length=5, blank=True)
+    intent = models.CharField(max_length=4, choices=Intent.choices, blank=True)
+    price_min_cents = models.BigIntegerField(null=True, blank=True)
+    price_max_cents = models.BigIntegerField(null=True, blank=True)
+    timeframe = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    campaign = models.CharField(max_length=200, blank=True)
+    consent = models.JSONField(null=True, blank=True)  # kept exactly as sent
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    rejection_reasons = models.JSONField(default=list, blank=True)
+    # Where it went: the holder's brokerage, seat and reservation.
+    brokerage = models.ForeignKey("tenants.Brokerage", on_delete=models.PROTECT, null=True,
+                                  blank=True, related_name="inbound_leads")
+    seat = models.ForeignKey("tenants.Seat", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="inbound_leads")
+    reservation = models.ForeignKey("territories.Reservation", on_delete=models.SET_NULL,
+                                    null=True, blank=True, related_name="inbound_leads")
+    # A person the agent already has (same phone or email, recently): a new inquiry on the
+    # existing CRM lead, not counted against the agent's caps.
+    is_repeat = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+    routed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    first_touch_at = models.DateTimeField(null=True, blank=True)
+    # One entry per routing decision: the rule, the chosen holder and why, and every
+    # candidate with the reason it was passed over.
+    routing_log = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"],
+                                    condition=~Q(external_id=""),
+                                    name="inbound_lead_external_id_once_per_source"),
+            models.CheckConstraint(
+                condition=Q(status__in=["received", "routed", "delivered", "orphaned",
+                                        "rerouted", "rejected", "duplicate"]),
+                name="inbound_lead_status_known"),
+        ]
+        indexes = [
+            # the sweeper: leads still waiting to be routed
+            models.Index(fields=["received_at"], condition=Q(status="received"),
+                         name="inbound_lead_waiting"),
+            # caps: an agent's leads since the start of the day or month
+            models.Index(fields=["seat", "routed_at"], name="inbound_lead_seat_routed"),
+            # the same person again, within a brokerage
+            models.Index(fields=["brokerage", "phone", "received_at"],
+                         name="inbound_lead_brokerage_phone"),
+            models.Index(fields=["brokerage", "email", "received_at"],
+                         name="inbound_lead_brokerage_email"),
+            models.Index(fields=["status", "received_at"], name="inbound_lead_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"inbound lead {self.pk} ({self.status})"
+
+
+class RoutingState(models.Model):
+    """The fair share of one territory: each holder's weight (1 unless staff set one) and
+    credit, the leads it is owed (its share of every lead routed while it was eligible,
+    less the leads it got), keyed by reservation id. Locked while a lead is routed, so
+    decisions on a ZIP are taken one at a time, in order."""
+
+    territory = models.OneToOneField("territories.Territory", on_delete=models.CASCADE,
+                                     related_name="routing_state")
+    weights = models.JSONField(default=dict, blank=True)
+    credits = models.JSONField(default=dict, blank=True)  # exact fractions, as "p/q"
+    decisions = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"routing state of {self.territory_id}"

@@ -1,0 +1,231 @@
+"""Routing and delivery: which holder of the ZIP gets a lead, and writing it into that
+brokerage's CRM, exactly once.
+
+One transaction per lead, in the public schema: the inbound lead is locked, the decision
+taken (the territory's fair-share state locked too), the CRM lead written in the
+brokerage's schema through crm's one service, and the ledger marked delivered. A retry
+finds the lead delivered and does nothing; were it to get as far as the CRM again, the
+unique inbound lead id there gives back the first CRM lead.
+"""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from clozings.crm import services as crm_services
+from clozings.distribution import fair_share
+from clozings.distribution.models import InboundLead, RoutingState
+from clozings.platform.tenancy import in_schema
+from clozings.tenants.models import Seat
+from clozings.territories.models import Reservation, Territory
+
+logger = logging.getLogger(__name__)
+
+STATUS = InboundLead.Status
+# The same person (phone or email) again within this many days goes to the agent who
+# already has them, as a new inquiry on their CRM lead.
+REPEAT_WINDOW_DAYS = 90
+COUNTED = (STATUS.ROUTED, STATUS.DELIVERED)
+
+
+@dataclass
+class Decision:
+    """The agent a lead goes to (None: orphaned), with the reservation it came through
+    (None for a repeat to an agent who does not hold this ZIP), and the log entry."""
+
+    log: dict
+    seat: Seat | None = None
+    reservation: Reservation | None = None
+    repeat_of: InboundLead | None = None
+
+
+def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
+    """Route a received lead and deliver it; a lead already past `received` is left as it
+    is (a retried or duplicate task). Returns the lead, or None when there is no such lead."""
+    with transaction.atomic():
+        lead = (InboundLead.objects.select_for_update(of=("self",))
+                .select_related("source").filter(pk=inbound_lead_id).first())
+        if lead is None or lead.status != STATUS.RECEIVED:
+            return lead
+        now = timezone.now()
+        decision = decide(lead=lead, now=now)
+        lead.routing_log = [*lead.routing_log, decision.log]
+        lead.routed_at = now
+        if decision.seat is None:
+            lead.status = STATUS.ORPHANED
+            lead.save(update_fields=["routing_log", "routed_at", "status"])
+        else:
+            _deliver(lead=lead, decision=decision, now=now)
+    logger.info("lead.routed", extra={
+        "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
+        "brokerage": lead.brokerage_id, "seat": lead.seat_id})
+    return lead
+
+
+def _deliver(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
+    seat = decision.seat
+    brokerage = seat.brokerage
+    routed = crm_services.RoutedLead(
+        inbound_lead_id=lead.pk, first_name=lead.first_name, last_name=lead.last_name,
+        email=lead.email, phone=lead.phone, zip_code=lead.zip_code, intent=lead.intent,
+        price_min_cents=lead.price_min_cents, price_max_cents=lead.price_max_cents,
+        timeframe=lead.timeframe, message=lead.message, campaign=lead.campaign,
+        consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at)
+    with in_schema(brokerage.schema_name):
+        crm_services.receive_routed_lead(
+            routed=routed, agent=seat,
+            repeat_of_inbound_lead_id=decision.repeat_of.pk if decision.repeat_of else None)
+    lead.status = STATUS.DELIVERED
+    lead.brokerage, lead.seat, lead.reservation = brokerage, seat, decision.reservation
+    lead.is_repeat = decision.repeat_of is not None
+    lead.delivered_at = now
+    lead.save(update_fields=["routing_log", "routed_at", "status", "brokerage", "seat",
+                             "reservation", "is_repeat", "delivered_at"])
+
+
+# --- the decision ---------------------------------------------------------------------------
+def _local_midnight(moment: datetime, time_zone: str, *, month: bool) -> datetime:
+    local = moment.astimezone(zoneinfo.ZoneInfo(time_zone or "UTC"))
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if month:
+        start = start.replace(day=1)
+    return start
+
+
+def _leads_since(seat: Seat, since: datetime) -> int:
+    return InboundLead.objects.filter(seat=seat, routed_at__gte=since, is_repeat=False,
+                                      status__in=COUNTED).count()
+
+
+def passed_over(reservation: Reservation, now: datetime) -> str | None:
+    """Why a holder of the ZIP cannot take a lead now (None: it can)."""
+    seat = reservation.seat
+    if reservation.status == Reservation.Status.PENDING:
+        return "the reservation awaits its first payment"
+    if reservation.status == Reservation.Status.SUSPENDED:
+        return "the reservation is suspended for an unpaid invoice"
+    if reservation.release_at is not None and reservation.release_at <= now:
+        return "the reservation is released"
+    if seat.status != Seat.Status.ACTIVE:
+        return "the agent's seat is not active"
+    if seat.is_paused_at(now):
+        until = seat.paused_until.isoformat() if seat.paused_until else "further notice"
+        return f"the agent is paused until {until}"
+    time_zone = reservation.brokerage.time_zone
+    if seat.daily_cap is not None and _leads_since(
+            seat, _local_midnight(now, time_zone, month=False)) >= seat.daily_cap:
+        return f"the agent reached the daily cap of {seat.daily_cap}"
+    if seat.monthly_cap is not None and _leads_since(
+            seat, _local_midnight(now, time_zone, month=True)) >= seat.monthly_cap:
+        return f"the agent reached the monthly cap of {seat.monthly_cap}"
+    return None
+
+
+def _candidate(reservation: Reservation, weight: int, reason: str | None) -> dict:
+    return {"reservation_id": reservation.pk, "seat_id": reservation.seat_id,
+            "brokerage": reservation.brokerage.slug, "weight": weight,
+            "reservation_status": reservation.status, "passed_over": reason}
+
+
+def _same_person(lead: InboundLead, eligible: list[Reservation],
+                 now: datetime) -> InboundLead | None:
+    """The latest lead of the same person delivered to a brokerage that may take this
+    one, within the repeat window, whose agent can still take it."""
+    if not (lead.phone or lead.email) or not eligible:
+        return None
+    person = Q()
+    if lead.phone:
+        person |= Q(phone=lead.phone)
+    if lead.email:
+        person |= Q(email=lead.email)
+    prior = (InboundLead.objects.filter(
+        person, status=STATUS.DELIVERED,
+        brokerage_id__in={r.brokerage_id for r in eligible},
+        received_at__gte=now - timedelta(days=REPEAT_WINDOW_DAYS),
+    ).exclude(pk=lead.pk).select_related("seat__brokerage").order_by("-received_at", "-id").first())
+    if prior is None or prior.seat.status != Seat.Status.ACTIVE or prior.seat.is_paused_at(now):
+        return None
+    return prior
+
+
+def _locked_state(territory: Territory) -> RoutingState:
+    RoutingState.objects.bulk_create([RoutingState(territory=territory)],
+                                     ignore_conflicts=True)
+    return RoutingState.objects.select_for_update().get(territory=territory)
+
+
+def decide(*, lead: InboundLead, now: datetime) -> Decision:
+    """Pick the holder for a lead (inside route_lead's transaction), with the log entry
+    that explains it."""
+    holders = list(Reservation.objects.filter(territory__zip_code=lead.zip_code)
+                   .exclude(status=Reservation.Status.RELEASED)
+                   .select_related("seat__brokerage", "brokerage", "territory")
+                   .order_by("activated_at", "id"))
+    log: dict = {"at": now.isoformat(), "zip_code": lead.zip_code, "chosen": None}
+    if not holders:
+        log.update(rule="no_holder", why="nobody holds this ZIP", candidates=[])
+        return Decision(log=log)
+
+    territory = holders[0].territory
+    state = _locked_state(territory)
+    # A capped agent may hold other ZIPs routed at this moment by other workers: their
+    # count and this decision are taken under the seat's lock (always in id order).
+    capped = sorted({r.seat_id for r in holders
+                     if r.seat.daily_cap is not None or r.seat.monthly_cap is not None})
+    if capped:
+        list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
+             .values_list("pk", flat=True))
+    reasons = {r.pk: passed_over(r, now) for r in holders}
+    eligible = [r for r in holders if reasons[r.pk] is None]
+    weight = {r.pk: int(state.weights.get(str(r.pk), 1)) for r in holders}
+    log["candidates"] = [_candidate(r, weight[r.pk], reasons[r.pk]) for r in holders]
+
+    prior = _same_person(lead, eligible, now)
+    if prior is not None:
+        decision = Decision(log=log, seat=prior.seat, repeat_of=prior, reservation=next(
+            (r for r in eligible if r.seat_id == prior.seat_id), None))
+        log.update(rule="same_person", why=(
+            f"the same person came on {prior.received_at.date().isoformat()} (inbound lead "
+            f"{prior.pk}); they go to the agent who already has them"))
+    elif not eligible:
+        log.update(rule="no_holder", why="no holder of this ZIP can take a lead now")
+        return Decision(log=log)
+    elif len(eligible) == 1:
+        decision = Decision(log=log, seat=eligible[0].seat, reservation=eligible[0])
+        log.update(rule="exclusive" if territory.slots == 1 else "shared",
+                   why="the only holder who can take a lead now")
+    else:
+        key, state.credits = fair_share.pick(
+            candidates=[(str(r.pk), weight[r.pk]) for r in eligible], credits=state.credits)
+        chosen = next(r for r in eligible if str(r.pk) == key)
+        decision = Decision(log=log, seat=chosen.seat, reservation=chosen)
+        log.update(rule="shared", why=(
+            f"owed the most leads under the fair share (weight {weight[chosen.pk]} of "
+            f"{sum(weight[r.pk] for r in eligible)})"))
+    if prior is None:
+        held = {str(r.pk) for r in holders}
+        state.credits = {key: value for key, value in state.credits.items() if key in held}
+        state.decisions += 1
+        state.updated_at = now
+        state.save(update_fields=["credits", "decisions", "updated_at"])
+    log["chosen"] = {"reservation_id": decision.reservation.pk if decision.reservation else None,
+                     "seat_id": decision.seat.pk, "brokerage": decision.seat.brokerage.slug}
+    return decision
+
+
+def set_holder_weight(*, reservation: Reservation, weight: int) -> RoutingState:
+    """A holder's weight in its territory's fair share (1 unless set)."""
+    if weight < 1:
+        raise ValueError("a weight is at least 1")
+    with transaction.atomic():
+        state = _locked_state(reservation.territory)
+        state.weights = {**state.weights, str(reservation.pk): weight}
+        state.save(update_fields=["weights"])
+    return state

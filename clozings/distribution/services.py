@@ -1,0 +1,214 @@
+"""Writes about lead sources and intake: keys (made, rotated, revoked) and inbound leads
+(normalised, deduplicated on the source's own id, committed, then routed on commit).
+
+Routing and delivery are in routing.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from clozings.distribution.models import InboundLead, LeadSource
+from clozings.distribution.tasks import route_lead
+from clozings.platform.errors import Conflict
+from clozings.platform.tenancy import enqueue_on_commit
+from clozings.territories import selectors as territory_selectors
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "lsk"
+# A digest no key has, compared against when a key's prefix finds no source, so that an
+# unknown key costs the same time as a wrong one.
+_NO_SUCH_KEY = hashlib.sha256(b"no lead source has this key").hexdigest()
+
+
+# --- lead sources -----------------------------------------------------------------------
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key() -> tuple[str, str]:
+    """(prefix, key): `lsk_<12 hex>_<43 url-safe characters>`, 256 bits of randomness."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def webhook_url(source: LeadSource) -> str:
+    """Where the source posts, by adapter (on the platform host)."""
+    scheme = "https" if settings.CLOZINGS_HTTPS else "http"
+    port = f":{settings.CLOZINGS_PUBLIC_PORT}" if settings.CLOZINGS_PUBLIC_PORT else ""
+    paths = {
+        LeadSource.Adapter.NATIVE: "/api/v1/leads",
+        LeadSource.Adapter.FOLLOW_UP_BOSS: "/v1/events",
+        LeadSource.Adapter.META: f"/api/v1/intake/meta/{source.pk}",
+        LeadSource.Adapter.GOOGLE: f"/api/v1/intake/google/{source.pk}",
+    }
+    return f"{scheme}://{settings.CLOZINGS_DOMAIN}{port}{paths[source.adapter]}"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A source with its key in clear: the only moment the key exists outside its owner."""
+
+    source: LeadSource
+    key: str
+
+
+def create_lead_source(*, name: str, cost_per_lead_cents: int, adapter: str,
+                       settings: dict | None = None) -> IssuedKey:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Give the source a name."]})
+    prefix, key = _new_key()
+    source = LeadSource.objects.create(
+        name=name, cost_per_lead_cents=cost_per_lead_cents, adapter=adapter,
+        settings=settings or {}, key_prefix=prefix, key_hash=_hash(key))
+    logger.info("lead_source.created", extra={"lead_source": source.pk, "adapter": adapter})
+    return IssuedKey(source=source, key=key)
+
+
+def rotate_lead_source_key(*, source: LeadSource) -> IssuedKey:
+    """A new key; the old one stops working at once."""
+    with transaction.atomic():
+        source = LeadSource.objects.select_for_update().get(pk=source.pk)
+        if source.is_revoked:
+            raise Conflict("This lead source is revoked; create a new one.",
+                           code="lead_source_revoked")
+        prefix, key = _new_key()
+        source.key_prefix, source.key_hash = prefix, _hash(key)
+        source.rotated_at = timezone.now()
+        source.save(update_fields=["key_prefix", "key_hash", "rotated_at"])
+    logger.info("lead_source.key_rotated", extra={"lead_source": source.pk})
+    return IssuedKey(source=source, key=key)
+
+
+def revoke_lead_source(*, source: LeadSource) -> LeadSource:
+    """The key stops working for good; the source's leads stay in the ledger."""
+    with transaction.atomic():
+        source = LeadSource.objects.select_for_update().get(pk=source.pk)
+        if not source.is_revoked:
+            source.revoked_at = timezone.now()
+            source.save(update_fields=["revoked_at"])
+            logger.info("lead_source.revoked", extra={"lead_source": source.pk})
+    return source
+
+
+def source_for_key(key: str) -> LeadSource | None:
+    """The live source a key belongs to, or None. The digest is compared in constant time,
+    and a key whose prefix names no source is compared all the same."""
+    parts = key.split("_", 2)
+    prefix = parts[1] if len(parts) == 3 and parts[0] == KEY_PREFIX else ""
+    source = LeadSource.objects.filter(key_prefix=prefix).first() if prefix else None
+    expected = source.key_hash if source is not None else _NO_SUCH_KEY
+    if not constant_time_compare(_hash(key), expected) or source is None:
+        return None
+    return None if source.is_revoked else source
+
+
+# --- intake -----------------------------------------------------------------------------
+@dataclass
+class Normalised:
+    fields: dict
+    reasons: list[str] = field(default_factory=list)
+
+
+def normalise_phone(raw: str) -> str | None:
+    """E.164, US numbers by default; None when it is not a possible, valid number."""
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_lead(data: dict) -> Normalised:
+    """Clean fields of a lead whose shape the API has checked, and the reasons it cannot
+    be routed (none: it can). An unusable phone or email is dropped when the other works."""
+    fields = {key: data.get(key) for key in (
+        "external_id", "first_name", "last_name", "intent", "price_min_cents",
+        "price_max_cents", "timeframe", "message", "campaign", "consent")}
+    for key in ("external_id", "first_name", "last_name", "intent", "timeframe", "message",
+                "campaign"):
+        fields[key] = (fields[key] or "").strip()
+    reasons: list[str] = []
+
+    raw_phone = (data.get("phone") or "").strip()
+    phone = normalise_phone(raw_phone) if raw_phone else None
+    raw_email = (data.get("email") or "").strip().lower()
+    email = raw_email or None
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            email = None
+    fields["phone"], fields["email"] = phone or "", email or ""
+    if not phone and not email:
+        said = []
+        if raw_phone:
+            said.append(f"the phone '{raw_phone}' is not a valid number")
+        if raw_email:
+            said.append(f"the email '{raw_email}' is not a valid address")
+        reasons.append("No way to contact the lead: "
+                       + ("; ".join(said) if said else "send a phone or an email") + ".")
+
+    zip_code = (data.get("zip_code") or "").strip()
+    fields["zip_code"] = zip_code[:5]
+    if not zip_code:
+        reasons.append("No ZIP code: send the 5-digit ZIP the lead is interested in.")
+    elif len(zip_code) != 5 or not zip_code.isascii() or not zip_code.isdigit():
+        reasons.append(f"'{zip_code}' is not a 5-digit ZIP code.")
+        fields["zip_code"] = ""
+    elif territory_selectors.territory_for_zip(zip_code=zip_code) is None:
+        reasons.append(f"ZIP {zip_code} is not in the territory catalogue.")
+    return Normalised(fields=fields, reasons=reasons)
+
+
+@dataclass(frozen=True)
+class Intake:
+    lead: InboundLead
+    created: bool  # False: the source sent this external id before; `lead` is the first
+
+
+def receive_lead(*, source: LeadSource, data: dict, payload: dict) -> Intake:
+    """Record one lead from a source (routing is enqueued once it is committed).
+
+    `data` is the lead's shape-checked fields, `payload` the body as sent (kept as is).
+    The same external id from the same source again gives back the first lead.
+    """
+    normalised = normalise_lead(data)
+    external_id = normalised.fields["external_id"]
+    if external_id:
+        first = InboundLead.objects.filter(source=source, external_id=external_id).first()
+        if first is not None:
+            return Intake(lead=first, created=False)
+    status = InboundLead.Status.REJECTED if normalised.reasons else InboundLead.Status.RECEIVED
+    try:
+        with transaction.atomic():
+            lead = InboundLead.objects.create(
+                source=source, payload=payload, status=status,
+                rejection_reasons=normalised.reasons, **normalised.fields)
+            if status == InboundLead.Status.RECEIVED:
+                enqueue_on_commit(route_lead, inbound_lead_id=lead.pk)
+    except IntegrityError:
+        # The same external id, committed by a concurrent request a moment ago.
+        first = InboundLead.objects.filter(source=source, external_id=external_id).first()
+        if first is None:
+            raise
+        return Intake(lead=first, created=False)
+    logger.info("lead.received", extra={"inbound_lead": lead.pk, "lead_source": source.pk,
+                                        "status": lead.status})
+    return Intake(lead=lead, created=True)
+

@@ -1,0 +1,33 @@
+"""Celery tasks of distribution: thin wrappers around routing, each safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from clozings.distribution import routing, selectors
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="distribution.route_lead", acks_late=True, time_limit=60,
+             soft_time_limit=50, autoretry_for=(OperationalError,), retry_backoff=1,
+             max_retries=5, ignore_result=True)
+def route_lead(*, inbound_lead_id: int) -> None:
+    routing.route_lead(inbound_lead_id=inbound_lead_id)
+
+
+@shared_task(name="distribution.sweep_waiting_leads", acks_late=True, time_limit=60,
+             ignore_result=True)
+def sweep_waiting_leads() -> int:
+    """Send routing again for every lead still waiting after LEAD_SWEEP_AFTER_SECONDS (its
+    message was lost, or its worker died): the database is the queue of record."""
+    waiting = selectors.waiting_lead_ids(older_than_seconds=settings.LEAD_SWEEP_AFTER_SECONDS)
+    for inbound_lead_id in waiting:
+        route_lead.apply_async(kwargs={"inbound_lead_id": inbound_lead_id})
+    if waiting:
+        logger.info("lead.sweep", extra={"requeued": len(waiting)})
+    return len(waiting)

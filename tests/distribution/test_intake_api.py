@@ -1,0 +1,165 @@
+"""Lead intake on the platform host: one lead, a batch, a lead's status; keys checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from clozings.distribution.models import InboundLead
+from clozings.platform.auth import issue_token
+from tests.conftest import host_client
+from tests.distribution.factories import lead_data, lead_source, source_client
+from tests.tenants.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def source():
+    return lead_source()
+
+
+def post(key: str, body, path: str = "/api/v1/leads"):
+    return source_client(key).post(path, body, content_type="application/json")
+
+
+def test_a_lead_is_taken_normalised_and_kept_as_sent(source):
+    consent = {"text": "I agree to be called.", "given_at": "2026-12-01T10:00:00Z",
+               "ip": "203.0.113.9", "channels": ["call", "text"],
+               "page_url": "https://homes.example/listing/1"}
+    body = lead_data(first_name="Zoë", email=" Dana@Example.TEST ", phone="(212) 555-0142",
+                     price_min_cents=40_000_000, price_max_cents=55_000_000, consent=consent,
+                     extra_field="kept in the payload")
+
+    response = post(source.key, body)
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "received"
+    lead = InboundLead.objects.get(pk=response.json()["id"])
+    assert (lead.first_name, lead.email, lead.phone, lead.zip_code) == (
+        "Zoë", "dana@example.test", "+12125550142", "10001")
+    assert lead.consent == consent
+    assert lead.payload == body
+    assert lead.source == source.source
+
+
+def test_the_same_external_id_again_is_the_same_lead(source):
+    first = post(source.key, lead_data(7))
+
+    again = post(source.key, lead_data(7, first_name="Changed"))
+
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert InboundLead.objects.count() == 1
+    other_source = lead_source("Other")
+    assert post(other_source.key, lead_data(7)).status_code == 202
+
+
+def test_a_lead_with_nothing_to_contact_by_is_rejected_with_a_reason(source):
+    response = post(source.key, lead_data(email="", phone="not a phone"))
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "rejected"
+    assert body["reasons"] == ["No way to contact the lead: the phone 'not a phone' is not a "
+                               "valid number."]
+    assert InboundLead.objects.get(pk=body["id"]).status == "rejected"
+
+
+def test_a_lead_for_a_zip_outside_the_catalogue_is_rejected(source):
+    response = post(source.key, lead_data(zip_code="00000"))
+
+    assert response.json()["status"] == "rejected"
+    assert response.json()["reasons"] == ["ZIP 00000 is not in the territory catalogue."]
+
+
+def test_a_bad_phone_is_dropped_when_the_email_works(source):
+    response = post(source.key, lead_data(phone="12"))
+
+    lead = InboundLead.objects.get(pk=response.json()["id"])
+    assert (lead.status, lead.phone, lead.email) == ("received", "", "dana1@example.test")
+
+
+@pytest.mark.parametrize("body,field", [
+    (lead_data(price_min_cents="lots"), "price_min_cents"),
+    (lead_data(price_min_cents=5, price_max_cents=4), "price_max_cents"),
+    (lead_data(intent="rent"), "intent"),
+    (lead_data(first_name="x" * 101), "first_name"),
+    (lead_data(consent={"channels": ["fax"]}), "consent"),
+    (lead_data(message="nul \x00 here"), "message"),
+    (lead_data(extra={"nested": "nul \x00"}), "non_field_errors"),
+    (lead_data(first_name="lone \ud800 surrogate"), "first_name"),
+    (lead_data(extra=["lone \ud800 surrogate"]), "non_field_errors"),
+    ([lead_data()], "non_field_errors"),
+])
+def test_a_malformed_lead_gets_400_with_its_fields_and_nothing_is_kept(source, body, field):
+    response = post(source.key, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert field in response.json()["error"]["fields"]
+    assert not InboundLead.objects.exists()
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "Bearer lsk_000000000000_wrong", "Bearer nonsense", "Basic dXNlcjpwYXNz",
+    "Bearer", "Bearer a b",
+])
+def test_a_wrong_or_missing_key_gets_401_in_the_error_format(source, authorization):
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+
+    response = host_client("localhost").post("/api/v1/leads", lead_data(),
+                                             content_type="application/json", **headers)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert not InboundLead.objects.exists()
+
+
+def test_a_persons_token_cannot_post_leads(source):
+    token = issue_token(UserFactory(is_staff=True))
+
+    response = post(token, lead_data())
+
+    assert response.status_code == 403
+    assert not InboundLead.objects.exists()
+
+
+def test_a_batch_takes_the_good_leads_and_says_why_not_for_the_others(source):
+    leads = [lead_data(1), lead_data(2, price_min_cents="lots"), "not an object",
+             lead_data(3, zip_code="00000"), lead_data(1)]
+
+    response = post(source.key, {"leads": leads}, path="/api/v1/leads/batch")
+
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    assert results[0]["status"] == "received" and results[0]["created"] is True
+    assert results[1]["error"]["fields"] == {"price_min_cents": ["A valid integer is required."]}
+    assert results[2]["error"]["fields"] == {
+        "non_field_errors": ["Send the lead as a JSON object."]}
+    assert results[3]["status"] == "rejected"
+    assert results[4]["id"] == results[0]["id"] and results[4]["created"] is False
+    assert InboundLead.objects.count() == 2
+
+
+def test_a_batch_over_500_leads_is_refused_whole(source):
+    response = post(source.key, {"leads": [lead_data(n) for n in range(501)]},
+                    path="/api/v1/leads/batch")
+
+    assert response.status_code == 400
+    assert "leads" in response.json()["error"]["fields"]
+    assert not InboundLead.objects.exists()
+
+
+def test_a_lead_is_shown_to_its_source_and_staff_only(source):
+    lead_id = post(source.key, lead_data()).json()["id"]
+    other = lead_source("Other")
+    staff = host_client("localhost", UserFactory(is_staff=True))
+
+    mine = source_client(source.key).get(f"/api/v1/leads/{lead_id}")
+    theirs = source_client(other.key).get(f"/api/v1/leads/{lead_id}")
+
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "received" and mine.json()["zip_code"] == "10001"
+    assert theirs.status_code == 404
+    assert staff.get(f"/api/v1/leads/{lead_id}").json()["id"] == lead_id
