@@ -1,11 +1,8 @@
-"""Kernel tasks: the mail outbox, and a diagnostic of which schema a task runs in."""
+"""Kernel tasks: the mail outbox."""
 
 from __future__ import annotations
 
-import redis
 from celery import shared_task
-from django.conf import settings
-from django.db import connection
 
 from clozings.platform import mail
 
@@ -21,16 +18,3 @@ def send_mail_task(mail_id: int) -> None:
              ignore_result=True)
 def sweep_outbox() -> int:
     return mail.send_due_mail()
-
-
-@shared_task(name="platform.record_schema", acks_late=True, time_limit=30, soft_time_limit=20,
-             ignore_result=True)
-def record_schema(*, key: str) -> str:
-    """Write the schema this task runs in to Redis under `key` (kept for an hour)."""
-    schema = connection.schema_name
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        client.set(key, schema, ex=3600)
-    finally:
-        client.close()
-    return schema

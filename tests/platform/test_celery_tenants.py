@@ -28,10 +28,9 @@ from django.http import HttpResponse
 from django.urls import path
 from django_tenants.utils import tenant_context
 
-from clozings.platform.celery import app
-from clozings.platform.tasks import record_schema
 from clozings.platform.tenancy import enqueue_on_commit
 from tests.conftest import host_client
+from tests.platform.celery_probe import record_schema
 from tests.platform.test_sentry import _Collector
 
 pytestmark = pytest.mark.worker
@@ -82,8 +81,8 @@ def worker(django_db_setup, tmp_path_factory, sentry_server):
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "clozings.platform.celery", "--quiet",
-             "worker", "--queues", QUEUE, "--concurrency", "1", "--without-mingle",
-             "--without-gossip", "--loglevel", "INFO"],
+             "worker", "--include", "tests.platform.celery_probe", "--queues", QUEUE,
+             "--concurrency", "1", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     yield process, log
     process.send_signal(signal.SIGTERM)
@@ -162,16 +161,16 @@ def _error_events(server, worker, *, timeout: float = 60.0) -> list[dict]:
 
 def test_task_failing_in_a_brokerages_schema_reaches_sentry_tagged_with_the_brokerage(
         transactional_db, acme, worker, sentry_server):
-    # given: a task sent from acme's schema that fails in the worker (its key is missing)
+    # given: a task sent from acme's schema that fails in the worker (Redis takes no None key)
     sentry_server.received.clear()
 
     # when
     with tenant_context(acme.brokerage):
-        app.send_task("platform.record_schema", kwargs={}, queue=QUEUE)
+        record_schema.apply_async(kwargs={"key": None}, queue=QUEUE)
 
     # then
     [event] = _error_events(sentry_server, worker)
-    assert event["exception"]["values"][-1]["type"] == "TypeError"
+    assert event["exception"]["values"][-1]["type"] == "DataError"
     assert event["tags"]["brokerage"] == "acme"
 
 
@@ -201,4 +200,27 @@ def test_enqueue_on_commit_never_fails_the_caller_when_sending_fails(transaction
 
     # then: the caller carried on, and the failure is logged with the task's name
     [record] = [r for r in caplog.records if r.getMessage() == "task.enqueue_failed"]
-    assert record.task == "platform.record_schema"
+    assert record.task == "tests.record_schema"
+
+
+def test_a_tasks_log_lines_carry_its_id_and_schema_as_json(transactional_db, acme, worker,
+                                                           broker):
+    # given
+    key = f"test:schema:{uuid.uuid4().hex}"
+
+    # when
+    with tenant_context(acme.brokerage):
+        sent = record_schema.apply_async(kwargs={"key": key}, queue=QUEUE)
+    _schema_recorded(broker, key, worker)
+
+    # then: the worker logged the event as one JSON line with the task's id and schema
+    _, log = worker
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in log.read_text().splitlines()
+                 if line.startswith("{") and key in line]
+        if lines:
+            break
+        time.sleep(0.1)
+    [line] = [line for line in lines if line.get("event") == "tests.schema_recorded"]
+    assert (line["request_id"], line["schema"], line["key"]) == (sent.id, "brk_acme", key)
