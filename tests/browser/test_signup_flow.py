@@ -9,6 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from clozings.platform.mail import send_due_mail
 from clozings.tenants.models import Brokerage, PendingSignup
 from tests.browser.conftest import db_read, wait_for
 
@@ -18,6 +19,7 @@ PASS_PHRASE = "a-long-enough-pass-phrase"
 
 
 def _confirmation_link(mailbox, email: str, port: int) -> str:
+    db_read(send_due_mail)  # what the outbox's worker does once the sign-up has committed
     message = wait_for(lambda: next((m for m in mailbox if email in m["To"]), None),
                        what="the confirmation mail")
     body = message.get_body(("plain",)).get_content()
