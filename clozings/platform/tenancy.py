@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import transaction
 from django_tenants.utils import schema_context
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,6 @@ def in_schema(schema_name: str) -> Iterator[None]:
     the connection had before, even when the block raises."""
     with schema_context(schema_name):
         yield
-
-
-def current_schema() -> str:
-    return connection.schema_name
 
 
 def enqueue_on_commit(task, *args, **kwargs) -> None:

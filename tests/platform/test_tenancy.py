@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.db import DataError, connection, transaction
 
-from clozings.platform.tenancy import current_schema, in_schema
+from clozings.platform.tenancy import in_schema
 
 
 def _database_schema() -> str:
@@ -22,7 +22,7 @@ def test_in_schema_restores_the_previous_schema_even_when_the_block_raises(acme,
         with pytest.raises(ZeroDivisionError), in_schema(globex.brokerage.schema_name):
             assert _database_schema() == globex.brokerage.schema_name
             raise ZeroDivisionError
-        assert current_schema() == acme.brokerage.schema_name
+        assert connection.schema_name == acme.brokerage.schema_name
         assert _database_schema() == acme.brokerage.schema_name
     assert _database_schema() == "public"
 
