@@ -22,6 +22,7 @@ from clozings.platform.errors import Conflict
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
 from clozings.tenants.permissions import IsBrokerageAdmin, IsPlatformStaff
+from clozings.tenants.scoping import SeatScopedApiView
 from clozings.tenants.throttling import (
     clear_login_failures,
     client_ip,
@@ -223,16 +224,13 @@ class SeatOutput(serializers.Serializer):
     deactivated_at = serializers.DateTimeField(allow_null=True)
 
 
-class SeatApi(ApiView):
+class SeatApi(SeatScopedApiView):
     """Base: admins of the host's brokerage only; every seat looked up within it."""
 
     permission_classes = [IsBrokerageAdmin]
 
     def get_seat(self, seat_id: int) -> Seat:
-        seat = selectors.seat_of(brokerage=self.request.brokerage, seat_id=seat_id)
-        if seat is None:
-            raise exceptions.NotFound("No such seat in this brokerage.")
-        return seat
+        return self.get_scoped(Seat.objects.all(), seat_id)
 
 
 class SeatFilter(serializers.Serializer):

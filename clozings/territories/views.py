@@ -16,8 +16,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from clozings.platform.errors import DomainError
-from clozings.tenants.models import Seat
-from clozings.tenants.views import seat_required, staff_required
+from clozings.tenants.decorators import seat_required, staff_required
+from clozings.tenants.scoping import acting_seat, seat_scope
 from clozings.territories import selectors, services
 from clozings.territories.forms import DollarsField, TerritorySearchForm, search_data
 from clozings.territories.models import Reservation, Tier, TierPrice
@@ -30,6 +30,8 @@ ZIP_VALIDATORS = {"regex": r"^[0-9]{5}$", "max_length": 5,
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
+    if isinstance(exc, DomainError) and exc.fields:
+        return " ".join(m for errors in exc.fields.values() for m in errors)
     return str(getattr(exc, "detail", exc))
 
 
@@ -83,9 +85,8 @@ def territory_search(request: HttpRequest) -> HttpResponse:
 # --- my territories (brokerage host) ------------------------------------------------------
 @seat_required
 def my_territories(request: HttpRequest) -> HttpResponse:
-    seat = request.seat
-    team = seat.is_admin and request.GET.get("who") != "me"
-    scope = None if team else seat
+    team = seat_scope(request) is None and request.GET.get("who") != "me"
+    scope = None if team else request.seat
     offers, waiting = selectors.open_offers_and_places_in_line(brokerage=request.brokerage,
                                                                seat=scope)
     return render(request, "territories/mine.html", {
@@ -106,15 +107,8 @@ def join_waitlist(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return _back(request, reverse("territory_search"))
-    agent = request.seat
-    agent_id = form.cleaned_data.get("agent_id")
-    if agent_id and agent_id != agent.pk:
-        agent = Seat.objects.filter(pk=agent_id, brokerage=request.brokerage,
-                                    status=Seat.Status.ACTIVE).first()
-        if agent is None or not request.seat.is_admin:
-            messages.error(request, "You can join waitlists for yourself only.")
-            return _back(request, reverse("territory_search"))
     try:
+        agent = acting_seat(request, form.cleaned_data.get("agent_id"))
         entry = services.join_waitlist(seat=agent, zip_code=form.cleaned_data["zip_code"])
     except (ValidationError, DomainError) as exc:
         messages.error(request, f"{form.cleaned_data['zip_code']}: {_error_text(exc)}")
