@@ -18,7 +18,6 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
@@ -30,9 +29,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_tenants.utils import schema_context
 
 from clozings.platform.errors import DomainError, Throttled, status_for
-from clozings.platform.mail import failing_mail, latest_mail
+from clozings.platform.mail import latest_mail
 from clozings.tenants import forms, selectors, services, throttling
-from clozings.tenants.decorators import admin_required, seat_required, staff_required
+from clozings.tenants.decorators import admin_required, seat_required
 from clozings.tenants.models import Brokerage, Seat, User
 from clozings.tenants.scoping import get_scoped_or_404, scoped
 
@@ -283,15 +282,6 @@ def find_brokerage(request: HttpRequest) -> HttpResponse:
     return render(request, "tenants/find_brokerage_sent.html", {"email": email})
 
 
-# --- platform host: staff home ------------------------------------------------------------
-@staff_required
-def staff_home(request: HttpRequest) -> HttpResponse:
-    brokerages = selectors.brokerages_with_seat_counts().order_by("name", "pk")
-    page = Paginator(brokerages, 50).get_page(request.GET.get("page"))
-    return render(request, "tenants/staff_home.html", {
-        "page": page, "host_suffix": _host_suffix(request), "failing_mail": failing_mail()})
-
-
 # --- brokerage host: dashboard ----------------------------------------------------------
 @seat_required
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -512,7 +502,6 @@ public_urls: list = [
     *password_reset_views,
     path("brokerages/", my_brokerages, name="my_brokerages"),
     path("find-brokerage/", find_brokerage, name="find_brokerage"),
-    path("staff/", staff_home, name="staff_home"),
 ]
 brokerage_urls: list = [
     path("", dashboard, name="home"),

@@ -115,3 +115,18 @@ def test_an_agents_scope_is_their_own_seat_and_a_colleagues_object_is_not_found(
 
     assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
     assert Reservation.objects.get(pk=theirs.pk).release_at is None
+
+
+@pytest.mark.parametrize(("host", "path", "who", "message"), [
+    ("acme", "/seats/", "agent", "Only an admin of this brokerage can manage seats."),
+    ("acme", "/billing/", "agent", "Only an admin of this brokerage can see its billing."),
+    ("platform", "/staff/", "admin", "Only platform staff can see this."),
+    ("platform", "/staff/territories/", "admin", "Only platform staff can see this."),
+])
+def test_a_page_refused_by_its_decorator_says_why(acme, host, path, who, message):
+    user = acme.admin if who == "admin" else agent(acme.brokerage).user
+
+    response = host_client(acme.host if host == "acme" else "localhost", user).get(path)
+
+    assert response.status_code == 403
+    assert message in response.content.decode()
