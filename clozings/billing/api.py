@@ -10,9 +10,8 @@ from rest_framework.response import Response
 
 from clozings.billing import selectors, services
 from clozings.platform.api import MAX_ID, ApiView, error_responses
-from clozings.platform.api_errors import ApiError
-from clozings.tenants.models import Seat
-from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin, seat_for
+from clozings.tenants.permissions import IsBrokerageAdmin
+from clozings.tenants.scoping import SeatScopedApiView
 from clozings.territories.api import ZIP_FIELD
 from clozings.territories.models import Reservation
 from clozings.territories.selectors import reservations_for
@@ -129,48 +128,26 @@ class ReservationInput(serializers.Serializer):
                                         help_text="A seat id of this brokerage; default: you.")
 
 
-class ReservationListApi(ApiView):
-    permission_classes = [HasSeat]
-
+class ReservationListApi(SeatScopedApiView):
     @extend_schema(responses={200: ReservationOutput(many=True), **_errors(401, 403)})
     def get(self, request):
-        seat = seat_for(request)
-        rows = reservations_for(brokerage=request.brokerage,
-                                seat=None if seat.is_admin else seat)
+        rows = reservations_for(brokerage=request.brokerage, seat=self.seat_scope())
         return Response(ReservationOutput(rows, many=True).data)
 
     @extend_schema(request=ReservationInput, responses={
         201: ReservationOutput, **_errors(400, 401, 402, 403, 404, 409, 413, 415, 503)})
     def post(self, request):
         data = self.parse(ReservationInput, request)
-        caller = seat_for(request)
-        agent = caller
-        if data.get("agent_id") and data["agent_id"] != caller.pk:
-            agent = Seat.objects.filter(pk=data["agent_id"], brokerage=request.brokerage,
-                                        status=Seat.Status.ACTIVE).first()
-            if agent is None:
-                raise ApiError("Some fields are not valid.", code="validation_error",
-                               fields={"agent_id": [
-                                   "No active seat with this id in this brokerage."]})
-            if not caller.is_admin:
-                raise ApiError("Only an admin can reserve for another agent.",
-                               code="permission_denied", status_code=403)
+        agent = self.acting_seat(data.get("agent_id"))
         reservation = services.reserve_and_pay(seat=agent, zip_code=data["zip_code"],
                                                by=request.user)
         return Response(ReservationOutput(reservation).data, status=201)
 
 
-class ReservationDetailApi(ApiView):
-    permission_classes = [HasSeat]
-
+class ReservationDetailApi(SeatScopedApiView):
     @extend_schema(responses={200: ReservationOutput, **_errors(400, 401, 403, 404)})
     def delete(self, request, reservation_id: int):
-        caller = seat_for(request)
-        reservations = Reservation.objects.filter(brokerage=request.brokerage)
-        if not caller.is_admin:
-            reservations = reservations.filter(seat=caller)
-        reservation = reservations.select_related("territory").filter(pk=reservation_id).first()
-        if reservation is None:
-            raise ApiError("Not found.", code="not_found", status_code=404)
+        reservation = self.get_scoped(Reservation.objects.select_related("territory"),
+                                      reservation_id, owner="seat")
         reservation = services.release_and_bill(reservation=reservation, by=request.user)
         return Response(ReservationOutput(reservation).data)

@@ -6,10 +6,12 @@ import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from clozings.billing import stripe_client
-from clozings.billing.models import BillingAccount
+from clozings.billing.models import BillingAccount, WebhookEvent
+from clozings.billing.services import MAX_EVENT_ATTEMPTS
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
 from clozings.tenants.models import Brokerage, Seat
 from clozings.territories.models import Reservation
@@ -181,7 +183,7 @@ def accounts_needing_attention():
 
 
 def stuck_webhook_events(*, limit: int = 50):
-    """For the staff console: Stripe events not processed yet or that failed, oldest first."""
-    from clozings.billing.models import WebhookEvent
-
-    return WebhookEvent.objects.filter(processed_at__isnull=True).order_by("received_at")[:limit]
+    """For the staff console: Stripe events left for staff, oldest first: refused as sent
+    (kept, never processed) or failed as often as the sweeper retries them."""
+    return WebhookEvent.objects.filter(processed_at__isnull=True).filter(
+        Q(rejected=True) | Q(attempts__gte=MAX_EVENT_ATTEMPTS)).order_by("received_at")[:limit]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import date as date_filter
@@ -17,6 +16,8 @@ from clozings.billing import selectors, services
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable
 from clozings.platform.errors import DomainError
 from clozings.platform.money import format_cents
+from clozings.tenants.decorators import admin_required, seat_required
+from clozings.tenants.scoping import scoped
 from clozings.territories import selectors as territory_selectors
 from clozings.territories.models import Reservation
 from clozings.territories.services import ZIP_RE
@@ -28,10 +29,6 @@ DATE = "M j, Y"  # the one way billing and territory pages write a date
 def _day(value) -> str:
     """A date in a message, in the viewer's time zone, as the pages write it."""
     return date_filter(timezone.localtime(value), DATE)
-
-
-def _forbidden(request, message: str):
-    return render(request, "403.html", {"message": message}, status=403)
 
 
 def _error_text(exc: Exception) -> str:
@@ -57,20 +54,16 @@ def stripe_js_url() -> str:
     return "https://js.stripe.com/v3/"
 
 
-@login_required
+@admin_required(message="Only an admin of this brokerage can see its billing.")
 def billing_page(request):
-    if request.seat is None or not request.seat.is_admin:
-        return _forbidden(request, "Only an admin of this brokerage can see its billing.")
     overview = selectors.billing_overview(brokerage=request.brokerage)
     return render(request, "billing/overview.html", {"overview": overview})
 
 
-@login_required
+@admin_required(message="Only an admin of this brokerage can pay its bill.")
 @require_POST
 def retry_payment(request):
     """Charge the open bill again with the card on file."""
-    if request.seat is None or not request.seat.is_admin:
-        return _forbidden(request, "Only an admin of this brokerage can pay its bill.")
     account = selectors.account_of(brokerage=request.brokerage)
     try:
         status = services.retry_open_invoice(account_id=account.pk) if account else None
@@ -89,11 +82,9 @@ def retry_payment(request):
     return redirect("/billing/")
 
 
-@login_required
+@admin_required(message="Only an admin of this brokerage can change its card.")
 @require_http_methods(["GET", "POST"])
 def card_page(request):
-    if request.seat is None or not request.seat.is_admin:
-        return _forbidden(request, "Only an admin of this brokerage can change its card.")
     error = ""
     if request.method == "POST":
         try:
@@ -128,13 +119,11 @@ def _safe_next(request, fallback: str) -> str:
     return fallback
 
 
-@login_required
+@seat_required
 @require_http_methods(["GET", "POST"])
 def reserve(request):
     """Reserve and pay for a ZIP. The Reserve button lands on a confirmation (price,
     what is charged and when); only its "confirm" post reserves."""
-    if request.seat is None:
-        return _forbidden(request, "You have no active seat in this brokerage.")
     zip_code = (request.POST if request.method == "POST" else request.GET).get("zip_code", "")
     if not _confirmed(request):
         return _reserve_confirmation(request, zip_code)
@@ -170,16 +159,12 @@ def _reserve_confirmation(request, zip_code: str):
     })
 
 
-@login_required
+@seat_required
 @require_http_methods(["GET", "POST"])
 def release(request, reservation_id: int):
     """Release a ZIP at the end of the paid period, after a confirmation that says
     until when it stays the agent's."""
-    if request.seat is None:
-        return _forbidden(request, "You have no active seat in this brokerage.")
-    reservations = Reservation.objects.filter(brokerage=request.brokerage)
-    if not request.seat.is_admin:
-        reservations = reservations.filter(seat=request.seat)
+    reservations = scoped(Reservation.objects.all(), request, owner="seat")
     reservation = reservations.select_related("territory", "seat", "brokerage").filter(
         pk=reservation_id).exclude(status=Reservation.Status.RELEASED).first()
     if reservation is None:
@@ -204,11 +189,9 @@ def release(request, reservation_id: int):
     return redirect(MINE_URL)
 
 
-@login_required
+@seat_required
 @require_POST
 def accept_offer(request, entry_id: int):
-    if request.seat is None:
-        return _forbidden(request, "You have no active seat in this brokerage.")
     try:
         reservation = services.accept_offer(entry_id=entry_id, seat=request.seat,
                                             by=request.user)

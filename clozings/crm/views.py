@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from clozings.crm import selectors, services
 from clozings.crm.models import Activity
-from clozings.tenants.views import seat_required
+from clozings.tenants.decorators import seat_required
 
 TOUCH_KINDS = [(kind, label) for kind, label in Activity.Kind.choices
                if kind in (Activity.Kind.CALL, Activity.Kind.TEXT, Activity.Kind.EMAIL)]

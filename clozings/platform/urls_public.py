@@ -6,6 +6,7 @@ from clozings.billing import urls as billing_urls
 from clozings.crm import urls as crm_urls
 from clozings.distribution import urls as distribution_urls
 from clozings.platform import views
+from clozings.platform.console import urls as console_urls
 from clozings.platform.urls_common import common
 from clozings.tenants import urls as tenants_urls
 from clozings.territories import urls as territories_urls
@@ -17,6 +18,7 @@ urlpatterns = [
     path("", include(billing_urls.public)),
     path("", include(distribution_urls.public)),
     path("", include(crm_urls.public)),
+    path("", include(console_urls.public)),
 ]
 
 handler400 = views.bad_request

@@ -1,4 +1,5 @@
-"""API of the tenants app: sign-in tokens, brokerages (platform staff), seats (admins)."""
+"""API of the tenants app: sign-in tokens and seats (admins). The staff API of brokerages
+is the console's (clozings.platform.console.api)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from clozings.platform.auth import (
 from clozings.platform.errors import Conflict
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
-from clozings.tenants.permissions import IsBrokerageAdmin, IsPlatformStaff
+from clozings.tenants.permissions import IsBrokerageAdmin
+from clozings.tenants.scoping import SeatScopedApiView
 from clozings.tenants.throttling import (
     clear_login_failures,
     client_ip,
@@ -131,85 +133,6 @@ class TokensApi(ApiView):
         return Response(RevokedOutput({"revoked": revoked}).data)
 
 
-# --- brokerages (platform staff) ------------------------------------------------------------
-class BrokerageAdminOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    email = serializers.EmailField()
-
-
-class BrokerageCreatedOutput(serializers.Serializer):
-    slug = serializers.SlugField()
-    name = serializers.CharField()
-    host = serializers.CharField(
-        help_text="The brokerage's host, with the public port when there is one.")
-    admin = BrokerageAdminOutput()
-
-
-class SeatCountsOutput(serializers.Serializer):
-    active = serializers.IntegerField(source="active_seats")
-    invited = serializers.IntegerField(source="invited_seats")
-
-
-class ReservationCountsOutput(serializers.Serializer):
-    active = serializers.IntegerField(source="active_reservations")
-    past_due = serializers.IntegerField(source="past_due_reservations")
-    suspended = serializers.IntegerField(source="suspended_reservations")
-
-
-class BrokerageListOutput(serializers.Serializer):
-    slug = serializers.SlugField()
-    name = serializers.CharField()
-    host = serializers.SerializerMethodField(
-        help_text="The brokerage's host, with the public port when there is one.")
-    time_zone = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    seats = SeatCountsOutput(source="*")
-    reservations = ReservationCountsOutput(source="*")
-
-    def get_host(self, brokerage) -> str:
-        return services.brokerage_address(brokerage)
-
-
-class BrokerageInput(serializers.Serializer):
-    name = serializers.CharField(max_length=120, validators=[validate_name_characters])
-    slug = serializers.CharField(max_length=40, help_text="Becomes `<slug>.<domain>`.")
-    admin_email = serializers.EmailField(max_length=254)
-    admin_name = serializers.CharField(max_length=150, validators=[validate_name_characters])
-    admin_password = serializers.CharField(max_length=1024, trim_whitespace=False)
-    time_zone = serializers.CharField(max_length=64, required=False, default="America/New_York")
-
-
-class BrokerageListCreateApi(ApiView):
-    """Brokerages: the list with seat counts, and provisioning a new one (platform staff)."""
-
-    permission_classes = [IsPlatformStaff]
-
-    @extend_schema(operation_id="brokerages_list", responses={
-        200: BrokerageListOutput(many=True), **error_responses(401, 403)})
-    def get(self, request):
-        brokerages = selectors.brokerages_with_seat_counts()
-        return Response(BrokerageListOutput(brokerages, many=True).data)
-
-    @extend_schema(operation_id="brokerages_create", request=BrokerageInput, responses={
-        201: BrokerageCreatedOutput, **error_responses(
-            400, 401, 403, 409, 413, 415, 429,
-            s409="`conflict`: a concurrent request used the slug or email; try again.")})
-    def post(self, request):
-        data = self.parse(BrokerageInput, request)
-        try:
-            brokerage = services.provision_brokerage(**data, ip=client_ip(request))
-        except IntegrityError as exc:
-            # A concurrent request took the slug (or made the account) between validation
-            # and insert: say which, as a validation error would have a moment later.
-            services.validate_slug(data["slug"])
-            raise Conflict("Another request used this slug or admin email a moment ago; "
-                           "check and try again.") from exc
-        admin = brokerage.seats.select_related("user").get(role=Seat.Role.ADMIN).user
-        body = {"slug": brokerage.slug, "name": brokerage.name,
-                "host": services.brokerage_address(brokerage), "admin": admin}
-        return Response(BrokerageCreatedOutput(body).data, status=201)
-
-
 # --- seats (admins of the brokerage of the host) ----------------------------------------
 class SeatOutput(serializers.Serializer):
     id = serializers.IntegerField()
@@ -223,16 +146,13 @@ class SeatOutput(serializers.Serializer):
     deactivated_at = serializers.DateTimeField(allow_null=True)
 
 
-class SeatApi(ApiView):
+class SeatApi(SeatScopedApiView):
     """Base: admins of the host's brokerage only; every seat looked up within it."""
 
     permission_classes = [IsBrokerageAdmin]
 
     def get_seat(self, seat_id: int) -> Seat:
-        seat = selectors.seat_of(brokerage=self.request.brokerage, seat_id=seat_id)
-        if seat is None:
-            raise exceptions.NotFound("No such seat in this brokerage.")
-        return seat
+        return self.get_scoped(Seat.objects.all(), seat_id)
 
 
 class SeatFilter(serializers.Serializer):
@@ -323,7 +243,6 @@ _tokens = path("api/v1/auth/tokens", TokensApi.as_view(), name="api-auth-tokens"
 public_urls: list = [
     _token,
     _tokens,
-    path("api/v1/brokerages", BrokerageListCreateApi.as_view(), name="api-brokerages"),
 ]
 brokerage_urls: list = [
     _token,

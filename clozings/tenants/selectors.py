@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 
 from clozings.tenants.models import Brokerage, Seat, User
 
@@ -13,30 +13,6 @@ def memberships_for(*, user: User) -> QuerySet[Seat]:
         Seat.objects.filter(user=user, status=Seat.Status.ACTIVE)
         .select_related("brokerage")
         .order_by("brokerage__created_at", "brokerage__slug")
-    )
-
-
-def brokerages_with_seat_counts() -> QuerySet[Brokerage]:
-    """Every brokerage with its seat counts and its territory reservations by status, in
-    one query. Reservations are the territories app's (reached by their reverse relation,
-    so tenants imports nothing of it); DISTINCT keeps the two joins from multiplying."""
-
-    def seats(status: str) -> Count:
-        return Count("seats", filter=Q(seats__status=status), distinct=True)
-
-    def reservations(status: str) -> Count:
-        return Count("reservations", filter=Q(reservations__status=status), distinct=True)
-
-    return (
-        Brokerage.objects.exclude(schema_name="public")
-        .annotate(
-            active_seats=seats(Seat.Status.ACTIVE),
-            invited_seats=seats(Seat.Status.INVITED),
-            active_reservations=reservations("active"),
-            past_due_reservations=reservations("past_due"),
-            suspended_reservations=reservations("suspended"),
-        )
-        .order_by("slug")
     )
 
 

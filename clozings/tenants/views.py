@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,11 +17,10 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import path, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -31,52 +29,17 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_tenants.utils import schema_context
 
 from clozings.platform.errors import DomainError, Throttled, status_for
-from clozings.platform.mail import failing_mail, latest_mail
+from clozings.platform.mail import latest_mail
 from clozings.tenants import forms, selectors, services, throttling
+from clozings.tenants.decorators import admin_required, seat_required
 from clozings.tenants.models import Brokerage, Seat, User
+from clozings.tenants.scoping import get_scoped_or_404, scoped
 
 logger = logging.getLogger(__name__)
 
 HANDOVER_SALT = "clozings.signup-handover"
 # The sign-up hand-over link is followed by the browser right away; a minute is plenty.
 HANDOVER_MAX_AGE_SECONDS = 60
-
-
-# --- access -----------------------------------------------------------------------------
-def seat_required(view):
-    """A signed-in person with an active seat in this brokerage (the middleware has
-    already answered 403 to one without; this keeps the rule visible on the view)."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if getattr(request, "seat", None) is None:
-            raise PermissionDenied("You have no active seat in this brokerage.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def admin_required(view):
-    @seat_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.seat.is_admin:
-            raise PermissionDenied("Only an admin of this brokerage can manage seats.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def staff_required(view):
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("Only platform staff can see this.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 # --- URLs on this request's scheme and port ------------------------------------------------
@@ -319,15 +282,6 @@ def find_brokerage(request: HttpRequest) -> HttpResponse:
     return render(request, "tenants/find_brokerage_sent.html", {"email": email})
 
 
-# --- platform host: staff home ------------------------------------------------------------
-@staff_required
-def staff_home(request: HttpRequest) -> HttpResponse:
-    brokerages = selectors.brokerages_with_seat_counts().order_by("name", "pk")
-    page = Paginator(brokerages, 50).get_page(request.GET.get("page"))
-    return render(request, "tenants/staff_home.html", {
-        "page": page, "host_suffix": _host_suffix(request), "failing_mail": failing_mail()})
-
-
 # --- brokerage host: dashboard ----------------------------------------------------------
 @seat_required
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -336,8 +290,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 # --- brokerage host: seats ----------------------------------------------------------------
 def _seat_of_this_brokerage(request: HttpRequest, seat_id: int) -> Seat:
-    return get_object_or_404(Seat.objects.select_related("user"), pk=seat_id,
-                             brokerage=request.brokerage)
+    return get_scoped_or_404(Seat.objects.select_related("user"), request, seat_id)
 
 
 _STATUS_ORDER = {Seat.Status.ACTIVE: 0, Seat.Status.INVITED: 1, Seat.Status.DEACTIVATED: 2}
@@ -353,7 +306,7 @@ def _with_invitation_mail(seats: list[Seat]) -> None:
 
 def _seat_list_page(request: HttpRequest, form: forms.InviteForm, status: int = 200):
     seats = sorted(
-        Seat.objects.filter(brokerage=request.brokerage).select_related("user"),
+        scoped(Seat.objects.select_related("user"), request),
         key=lambda s: (_STATUS_ORDER[s.status], (s.name or s.email).lower()))
     _with_invitation_mail(seats)
     return render(request, "tenants/seats/list.html",
@@ -549,7 +502,6 @@ public_urls: list = [
     *password_reset_views,
     path("brokerages/", my_brokerages, name="my_brokerages"),
     path("find-brokerage/", find_brokerage, name="find_brokerage"),
-    path("staff/", staff_home, name="staff_home"),
 ]
 brokerage_urls: list = [
     path("", dashboard, name="home"),

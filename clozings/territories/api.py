@@ -6,17 +6,16 @@ Reservations (`/api/v1/reservations`) belong to billing, which takes payment.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from clozings.platform.api import MAX_ID, ApiView, error_responses
-from clozings.tenants.models import Seat
-from clozings.tenants.permissions import HasSeat, IsPlatformStaff, seat_for
+from clozings.tenants.permissions import HasSeat, IsPlatformStaff
+from clozings.tenants.scoping import SeatScopedApiView
 from clozings.territories import selectors, services
 from clozings.territories.models import Tier, WaitlistEntry
 
@@ -108,21 +107,6 @@ class TerritoryListApi(ApiView):
 
 
 # --- the waitlist (brokerage host) --------------------------------------------------------
-def agent_for(request, agent_id: int | None) -> Seat:
-    """The seat a request acts for: the caller's own, or (admins only) any active seat
-    of the host's brokerage. Seats of other brokerages are simply not found."""
-    caller = seat_for(request)
-    if agent_id is None or agent_id == caller.pk:
-        return caller
-    agent = Seat.objects.filter(pk=agent_id, brokerage=request.brokerage,
-                                status=Seat.Status.ACTIVE).first()
-    if agent is None:
-        raise ValidationError({"agent_id": ["No active agent with this id in this brokerage."]})
-    if not caller.is_admin:
-        raise exceptions.PermissionDenied("Agents act for themselves; ask an admin.")
-    return agent
-
-
 class WaitlistInput(serializers.Serializer):
     zip_code = serializers.RegexField(**ZIP_FIELD)
     agent_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
@@ -145,18 +129,14 @@ def _with_position(entry: WaitlistEntry) -> WaitlistEntry:
     return entry
 
 
-class WaitlistApi(ApiView):
+class WaitlistApi(SeatScopedApiView):
     """Join a full ZIP's waitlist (agents for themselves, admins for any agent); list the
     open entries (agents: their own; admins: the brokerage's)."""
-
-    permission_classes = [HasSeat]
 
     @extend_schema(operation_id="waitlist_list", responses={
         200: WaitlistOutput(many=True), **error_responses(401, 403)})
     def get(self, request):
-        seat = seat_for(request)
-        entries = selectors.waitlist_for(brokerage=request.brokerage,
-                                         seat=None if seat.is_admin else seat)
+        entries = selectors.waitlist_for(brokerage=request.brokerage, seat=self.seat_scope())
         return Response(WaitlistOutput(entries, many=True).data)
 
     @extend_schema(
@@ -168,20 +148,18 @@ class WaitlistApi(ApiView):
                  "a place is free, reserve it instead.")})
     def post(self, request):
         data = self.parse(WaitlistInput, request)
-        agent = agent_for(request, data.get("agent_id"))
+        agent = self.acting_seat(data.get("agent_id"))
         entry = services.join_waitlist(seat=agent, zip_code=data["zip_code"])
         return Response(WaitlistOutput(_with_position(entry)).data, status=201)
 
 
-class WaitlistEntryApi(ApiView):
+class WaitlistEntryApi(SeatScopedApiView):
     """Leave the waitlist, or decline an open offer (the place goes to the next in line)."""
-
-    permission_classes = [HasSeat]
 
     @extend_schema(operation_id="waitlist_cancel", responses={
         200: WaitlistOutput, **error_responses(401, 403, 404)})
     def delete(self, request, entry_id: int):
-        entry = services.cancel_waitlist_entry(entry_id=entry_id, seat=seat_for(request))
+        entry = services.cancel_waitlist_entry(entry_id=entry_id, seat=self.caller())
         return Response(WaitlistOutput(_with_position(entry)).data)
 
 

@@ -2,5 +2,5 @@
 
 from clozings.territories import api, views
 
-public = [*api.public_urls, *views.public_urls]
+public = [*api.public_urls]
 brokerage = [*api.brokerage_urls, *views.brokerage_urls]

@@ -1,7 +1,7 @@
-"""Territory pages. Brokerage host: search with Reserve / Join waitlist buttons, "My
-territories", a waitlist offer. Platform host: the staff inventory with price, tier and
-slot settings. Reserving, releasing and accepting an offer post to billing's pages, which
-take payment; everything else posts here and calls a territories service."""
+"""Territory pages on brokerage hosts: search with Reserve / Join waitlist buttons, "My
+territories", a waitlist offer (the staff inventory is the console's,
+clozings.platform.console). Reserving, releasing and accepting an offer post to billing's
+pages, which take payment; everything else posts here and calls a territories service."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from clozings.platform.errors import DomainError
-from clozings.tenants.models import Seat
-from clozings.tenants.views import seat_required, staff_required
+from clozings.tenants.decorators import seat_required
+from clozings.tenants.scoping import acting_seat, seat_scope
 from clozings.territories import selectors, services
-from clozings.territories.forms import DollarsField, TerritorySearchForm, search_data
-from clozings.territories.models import Reservation, Tier, TierPrice
+from clozings.territories.forms import TerritorySearchForm, search_data
+from clozings.territories.models import Reservation
 
 PAGE_SIZE = 25
 ZIP_VALIDATORS = {"regex": r"^[0-9]{5}$", "max_length": 5,
@@ -30,18 +30,9 @@ ZIP_VALIDATORS = {"regex": r"^[0-9]{5}$", "max_length": 5,
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
+    if isinstance(exc, DomainError) and exc.fields:
+        return " ".join(m for errors in exc.fields.values() for m in errors)
     return str(getattr(exc, "detail", exc))
-
-
-def _field_errors(form: forms.Form, exc: ValidationError,
-                  rename: dict[str, str] | None = None) -> None:
-    """Put a service's field errors beside the form's fields (`rename`: the service's
-    name of a field -> the form's)."""
-    for field, errors in (exc.message_dict if hasattr(exc, "error_dict") else
-                          {None: exc.messages}).items():
-        field = (rename or {}).get(field, field)
-        for error in errors:
-            form.add_error(field if field in form.fields else None, error)
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
@@ -83,9 +74,8 @@ def territory_search(request: HttpRequest) -> HttpResponse:
 # --- my territories (brokerage host) ------------------------------------------------------
 @seat_required
 def my_territories(request: HttpRequest) -> HttpResponse:
-    seat = request.seat
-    team = seat.is_admin and request.GET.get("who") != "me"
-    scope = None if team else seat
+    team = seat_scope(request) is None and request.GET.get("who") != "me"
+    scope = None if team else request.seat
     offers, waiting = selectors.open_offers_and_places_in_line(brokerage=request.brokerage,
                                                                seat=scope)
     return render(request, "territories/mine.html", {
@@ -106,15 +96,8 @@ def join_waitlist(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return _back(request, reverse("territory_search"))
-    agent = request.seat
-    agent_id = form.cleaned_data.get("agent_id")
-    if agent_id and agent_id != agent.pk:
-        agent = Seat.objects.filter(pk=agent_id, brokerage=request.brokerage,
-                                    status=Seat.Status.ACTIVE).first()
-        if agent is None or not request.seat.is_admin:
-            messages.error(request, "You can join waitlists for yourself only.")
-            return _back(request, reverse("territory_search"))
     try:
+        agent = acting_seat(request, form.cleaned_data.get("agent_id"))
         entry = services.join_waitlist(seat=agent, zip_code=form.cleaned_data["zip_code"])
     except (ValidationError, DomainError) as exc:
         messages.error(request, f"{form.cleaned_data['zip_code']}: {_error_text(exc)}")
@@ -151,113 +134,6 @@ def offer_page(request: HttpRequest, entry_id: int) -> HttpResponse:
     })
 
 
-# --- staff (platform host) ----------------------------------------------------------------
-class InventoryForm(forms.Form):
-    zip_code = forms.RegexField(label="ZIP code", required=False, **ZIP_VALIDATORS)
-    state = forms.RegexField(label="State", required=False, regex=r"^[A-Za-z]{2}$",
-                             max_length=2,
-                             error_messages={"invalid": "Enter a two-letter state, like NY."})
-    city = forms.CharField(label="City", required=False, max_length=64)
-    tier = forms.ChoiceField(label="Tier", required=False,
-                             choices=[("", "Any tier"), *Tier.choices])
-    availability = forms.ChoiceField(label="Availability", required=False, choices=[
-        ("", "Any"), ("free", "Has a free place"), ("full", "Full"),
-        ("waitlisted", "Has a waitlist")])
-
-
-class TerritorySettingsForm(forms.Form):
-    price = DollarsField(label="Own price (dollars a month)", required=False,
-                         help_text="Like 49 or 49.00. Leave empty to use the tier's price.")
-    tier = forms.ChoiceField(label="Tier", choices=Tier.choices)
-    slots = forms.IntegerField(label="Slots", min_value=1, max_value=services.MAX_SLOTS,
-                               help_text="1 = exclusive. Never below the places taken now.")
-    is_active = forms.BooleanField(label="Offered in the catalogue", required=False)
-
-
-class TierPriceForm(forms.Form):
-    price = DollarsField(label="Price (dollars a month)", help_text="Like 49 or 49.00.")
-
-    def __init__(self, *args, tier: str, **kwargs):
-        kwargs.setdefault("prefix", f"tier-{tier}")
-        super().__init__(*args, **kwargs)
-        self.fields["price"].label = f"{Tier(tier).label} price (dollars a month)"
-
-
-def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
-                tier_forms=None, status: int = 200) -> HttpResponse:
-    form = InventoryForm(request.GET or None)
-    rows = selectors.territory_rows(include_inactive=True)
-    if form.is_bound and form.is_valid():
-        query = {k: v for k, v in form.cleaned_data.items() if v}
-        rows = selectors.territory_rows(include_inactive=True, **query)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    edit = None
-    zip_code = edit_zip or request.GET.get("edit", "")
-    if services.ZIP_RE.match(zip_code):
-        edit = selectors.territory_rows(zip_code=zip_code, include_inactive=True).first()
-        if edit is not None and settings_form is None:
-            settings_form = TerritorySettingsForm(initial={
-                "price": edit.price_cents, "tier": edit.tier, "slots": edit.slots,
-                "is_active": edit.is_active}, prefix="zip")
-    tiers = list(selectors.tier_prices())
-    tier_forms = tier_forms or {}
-    tier_rows = [(tier, tier_forms.get(tier.tier) or TierPriceForm(
-        initial={"price": tier.price_cents}, tier=tier.tier)) for tier in tiers]
-    params = request.GET.copy()
-    params.pop("page", None)
-    return render(request, "territories/staff.html", {
-        "form": form, "page": page, "summary": selectors.inventory_summary(),
-        "edit": edit, "settings_form": settings_form, "tier_rows": tier_rows,
-        "query": params.urlencode(),
-    }, status=status)
-
-
-@staff_required
-def staff_territories(request: HttpRequest) -> HttpResponse:
-    return _staff_page(request)
-
-
-@staff_required
-@require_POST
-def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
-    form = TerritorySettingsForm(request.POST, prefix="zip")
-    if form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            services.update_territory(zip_code=zip_code, price_cents=data.pop("price"), **data)
-        except ValidationError as exc:
-            _field_errors(form, exc, rename={"price_cents": "price"})
-        except DomainError:
-            raise Http404("No such ZIP.") from None
-        else:
-            messages.success(request, f"ZIP {zip_code} saved.")
-            return redirect(f"{reverse('staff_territories')}?edit={zip_code}")
-    return _staff_page(request, edit_zip=zip_code, settings_form=form, status=400)
-
-
-@staff_required
-@require_POST
-def staff_tier_update(request: HttpRequest, tier: str) -> HttpResponse:
-    if not TierPrice.objects.filter(tier=tier).exists():
-        raise Http404("No such tier.")
-    form = TierPriceForm(request.POST, tier=tier)
-    if form.is_valid():
-        try:
-            services.set_tier_price(tier=tier, price_cents=form.cleaned_data["price"])
-        except ValidationError as exc:
-            _field_errors(form, exc, rename={"price_cents": "price"})
-        else:
-            messages.success(request, f"The {tier} tier's price is saved.")
-            return redirect("staff_territories")
-    return _staff_page(request, tier_forms={tier: form}, status=400)
-
-
-public_urls: list = [
-    path("staff/territories/", staff_territories, name="staff_territories"),
-    path("staff/territories/<str:zip_code>/", staff_territory_update,
-         name="staff_territory_update"),
-    path("staff/tiers/<str:tier>/", staff_tier_update, name="staff_tier_update"),
-]
 brokerage_urls: list = [
     path("territories/", territory_search, name="territory_search"),
     path("territories/mine/", my_territories, name="my_territories"),

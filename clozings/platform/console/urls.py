@@ -1,0 +1,14 @@
+"""Routes of the staff console, on the platform host."""
+
+from django.urls import path
+
+from clozings.platform.console import api, views
+
+public: list = [
+    *api.public_urls,
+    path("staff/", views.staff_home, name="staff_home"),
+    path("staff/territories/", views.staff_territories, name="staff_territories"),
+    path("staff/territories/<str:zip_code>/", views.staff_territory_update,
+         name="staff_territory_update"),
+    path("staff/tiers/<str:tier>/", views.staff_tier_update, name="staff_tier_update"),
+]

@@ -1,0 +1,123 @@
+"""Pages of the staff console (platform host, platform staff only): the brokerages with
+their seats and territories, mail that keeps failing, Stripe events left for staff, and
+the territory inventory with price, tier and slot settings."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.request import split_domain_port
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from clozings.billing import selectors as billing_selectors
+from clozings.platform.console import selectors
+from clozings.platform.console.forms import InventoryForm, TerritorySettingsForm, TierPriceForm
+from clozings.platform.errors import DomainError
+from clozings.platform.mail import failing_mail
+from clozings.tenants.decorators import staff_required
+from clozings.territories import selectors as territory_selectors
+from clozings.territories import services as territory_services
+from clozings.territories.models import TierPrice
+
+BROKERAGES_PER_PAGE = 50
+TERRITORIES_PER_PAGE = 25
+
+
+# --- staff home -------------------------------------------------------------------------
+@staff_required
+def staff_home(request: HttpRequest) -> HttpResponse:
+    brokerages = selectors.brokerages_with_counts().order_by("name", "pk")
+    page = Paginator(brokerages, BROKERAGES_PER_PAGE).get_page(request.GET.get("page"))
+    _, port = split_domain_port(request.get_host())
+    return render(request, "console/staff_home.html", {
+        "page": page, "host_suffix": f".{settings.CLOZINGS_DOMAIN}{':' + port if port else ''}",
+        "failing_mail": failing_mail(),
+        "stuck_events": billing_selectors.stuck_webhook_events()})
+
+
+# --- territories --------------------------------------------------------------------------
+def _field_errors(form: forms.Form, exc: ValidationError,
+                  rename: dict[str, str] | None = None) -> None:
+    """Put a service's field errors beside the form's fields (`rename`: the service's
+    name of a field -> the form's)."""
+    for field, errors in (exc.message_dict if hasattr(exc, "error_dict") else
+                          {None: exc.messages}).items():
+        field = (rename or {}).get(field, field)
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
+def _staff_page(request: HttpRequest, *, edit_zip: str = "", settings_form=None,
+                tier_forms=None, status: int = 200) -> HttpResponse:
+    form = InventoryForm(request.GET or None)
+    rows = territory_selectors.territory_rows(include_inactive=True)
+    if form.is_bound and form.is_valid():
+        query = {k: v for k, v in form.cleaned_data.items() if v}
+        rows = territory_selectors.territory_rows(include_inactive=True, **query)
+    page = Paginator(rows, TERRITORIES_PER_PAGE).get_page(request.GET.get("page"))
+    edit = None
+    zip_code = edit_zip or request.GET.get("edit", "")
+    if territory_services.ZIP_RE.match(zip_code):
+        edit = territory_selectors.territory_rows(zip_code=zip_code, include_inactive=True).first()
+        if edit is not None and settings_form is None:
+            settings_form = TerritorySettingsForm(initial={
+                "price": edit.price_cents, "tier": edit.tier, "slots": edit.slots,
+                "is_active": edit.is_active}, prefix="zip")
+    tiers = list(territory_selectors.tier_prices())
+    tier_forms = tier_forms or {}
+    tier_rows = [(tier, tier_forms.get(tier.tier) or TierPriceForm(
+        initial={"price": tier.price_cents}, tier=tier.tier)) for tier in tiers]
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "console/territories.html", {
+        "form": form, "page": page, "summary": territory_selectors.inventory_summary(),
+        "edit": edit, "settings_form": settings_form, "tier_rows": tier_rows,
+        "query": params.urlencode(),
+    }, status=status)
+
+
+@staff_required
+def staff_territories(request: HttpRequest) -> HttpResponse:
+    return _staff_page(request)
+
+
+@staff_required
+@require_POST
+def staff_territory_update(request: HttpRequest, zip_code: str) -> HttpResponse:
+    form = TerritorySettingsForm(request.POST, prefix="zip")
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            territory_services.update_territory(zip_code=zip_code,
+                                                price_cents=data.pop("price"), **data)
+        except ValidationError as exc:
+            _field_errors(form, exc, rename={"price_cents": "price"})
+        except DomainError:
+            raise Http404("No such ZIP.") from None
+        else:
+            messages.success(request, f"ZIP {zip_code} saved.")
+            return redirect(f"{reverse('staff_territories')}?edit={zip_code}")
+    return _staff_page(request, edit_zip=zip_code, settings_form=form, status=400)
+
+
+@staff_required
+@require_POST
+def staff_tier_update(request: HttpRequest, tier: str) -> HttpResponse:
+    if not TierPrice.objects.filter(tier=tier).exists():
+        raise Http404("No such tier.")
+    form = TierPriceForm(request.POST, tier=tier)
+    if form.is_valid():
+        try:
+            territory_services.set_tier_price(tier=tier, price_cents=form.cleaned_data["price"])
+        except ValidationError as exc:
+            _field_errors(form, exc, rename={"price_cents": "price"})
+        else:
+            messages.success(request, f"The {tier} tier's price is saved.")
+            return redirect("staff_territories")
+    return _staff_page(request, tier_forms={tier: form}, status=400)
