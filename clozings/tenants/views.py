@@ -106,14 +106,20 @@ def landing(request: HttpRequest) -> HttpResponse:
                   {"form": form, "host_suffix": _host_suffix(request)}, status=status)
 
 
-def _signup_refused(request: HttpRequest, token: str, message: str) -> HttpResponse:
+def _link_refused(request: HttpRequest, token: str, message: str, *, salt: str,
+                  template: str) -> HttpResponse:
     """400 for a link that was never ours, 410 for one that was but is spent or expired."""
     try:
-        signing.loads(token, salt=services.SIGNUP_SALT)
+        signing.loads(token, salt=salt)
         status = 410
     except signing.BadSignature:
         status = 400
-    return render(request, "tenants/signup_invalid.html", {"message": message}, status=status)
+    return render(request, template, {"message": message}, status=status)
+
+
+def _signup_refused(request: HttpRequest, token: str, message: str) -> HttpResponse:
+    return _link_refused(request, token, message, salt=services.SIGNUP_SALT,
+                         template="tenants/signup_invalid.html")
 
 
 @sensitive_post_parameters("password")
@@ -415,13 +421,8 @@ def seat_deactivate(request: HttpRequest, seat_id: int) -> HttpResponse:
 
 # --- brokerage host: accepting an invitation -----------------------------------------
 def _invitation_refused(request: HttpRequest, token: str, message: str) -> HttpResponse:
-    """400 for a link that was never ours, 410 for one that was but is spent or expired."""
-    try:
-        signing.loads(token, salt=services.INVITE_SALT)
-        status = 410
-    except signing.BadSignature:
-        status = 400
-    return render(request, "tenants/invite_invalid.html", {"message": message}, status=status)
+    return _link_refused(request, token, message, salt=services.INVITE_SALT,
+                         template="tenants/invite_invalid.html")
 
 
 @sensitive_post_parameters("password")
