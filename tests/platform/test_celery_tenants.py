@@ -30,7 +30,7 @@ from django_tenants.utils import tenant_context
 
 from clozings.platform.celery import app
 from clozings.platform.tasks import record_schema
-from clozings.platform.tenancy import enqueue_on_commit
+from clozings.platform.tenancy import enqueue_now, enqueue_on_commit
 from tests.conftest import host_client
 from tests.platform.test_sentry import _Collector
 
@@ -202,3 +202,15 @@ def test_enqueue_on_commit_never_fails_the_caller_when_sending_fails(transaction
     # then: the caller carried on, and the failure is logged with the task's name
     [record] = [r for r in caplog.records if r.getMessage() == "task.enqueue_failed"]
     assert record.task == "platform.record_schema"
+
+
+def test_enqueue_now_sends_at_once_even_inside_a_transaction(transactional_db, broker):
+    # given a queue no worker listens to
+    queue = f"{QUEUE}-now"
+    # when a sweeper sends inside a transaction that has not committed yet
+    with transaction.atomic():
+        enqueue_now(record_schema.s(key="unused").set(queue=queue))
+        queued_before_commit = broker.llen(queue)
+    # then the message was in the broker before the commit
+    assert queued_before_commit == 1
+    broker.delete(queue)

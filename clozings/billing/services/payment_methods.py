@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from clozings.billing import stripe_client
 from clozings.billing.models import BillingAccount
-from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, field
-from clozings.platform.errors import PaymentRequired, Unavailable
+from clozings.billing.stripe_client import StripeRefused, field
+from clozings.platform.errors import PaymentRequired
 from clozings.platform.tenancy import enqueue_on_commit
 from clozings.tenants.models import Brokerage
 
@@ -75,8 +75,6 @@ def attach_payment_method(*, brokerage: Brokerage, payment_method_id: str) -> Bi
     except StripeRefused as exc:
         raise ValidationError({"payment_method_id": ["Stripe does not know this card."]}) \
             from exc
-    except StripeUnavailable as exc:
-        raise _unavailable() from exc
     owner = field(method, "customer")
     owner = owner if isinstance(owner, str) or owner is None else field(owner, "id")
     if owner and owner != account.stripe_customer_id:
@@ -135,17 +133,12 @@ def retry_open_invoice(*, account_id: int) -> str | None:
 
 
 def _stripe_or_402(operation, *args, **kwargs):
+    """A refusal is the card's 402; Stripe not answering goes up as it is (a 503 that says
+    nothing was charged)."""
     try:
         return operation(*args, **kwargs)
     except StripeRefused as exc:
         raise PaymentRequired(exc.message) from exc
-    except StripeUnavailable as exc:
-        raise _unavailable() from exc
-
-
-def _unavailable() -> Unavailable:
-    return Unavailable("The payment service did not answer. Nothing was charged; "
-                       "please try again in a few minutes.", code="payment_service_unavailable")
 
 
 def _id_of(value) -> str | None:
