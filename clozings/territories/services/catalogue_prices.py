@@ -21,7 +21,6 @@ MAX_PRICE_CENTS = 10_000_000  # $100,000 a month: anything above is a typo
 _UNSET = object()
 
 
-
 def _check_price(value, field: str, errors: dict, *, allow_none: bool) -> None:
     if value is None and allow_none:
         return

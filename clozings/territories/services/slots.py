@@ -21,7 +21,6 @@ RESERVATION = Reservation.Status
 WAITLIST = WaitlistEntry.Status
 
 
-
 def clean_zip_code(zip_code, *, field: str = "zip_code") -> str:
     """A 5-digit ZIP as a string, or ValidationError on `field`."""
     value = str(zip_code if zip_code is not None else "").strip()

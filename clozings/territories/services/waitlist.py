@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 OFFER_MAIL = "territories.offer"  # the outbox's kind; its ref is the waitlist entry's id
 
 
-
 def offer_hours() -> int:
     return getattr(settings, "WAITLIST_OFFER_HOURS", 48)
 
