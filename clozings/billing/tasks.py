@@ -21,6 +21,8 @@ def _backoff(retries: int) -> int:
 
 
 def _retrying(task, work):
+    """Run `work`; a refusal that says "not now" is retried after a back-off, any other
+    error goes up at once."""
     try:
         return work()
     except DomainError as exc:

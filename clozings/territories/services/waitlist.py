@@ -15,6 +15,7 @@ from django.utils import timezone
 from clozings.platform.errors import Conflict, NotFound
 from clozings.platform.mail import queue_mail
 from clozings.tenants.models import Seat
+from clozings.tenants.services import brokerage_url
 from clozings.territories.models import Reservation, Slot, Territory, WaitlistEntry
 from clozings.territories.services.slots import (
     RESERVATION,
@@ -92,8 +93,6 @@ def _offer_free_slots(territory: Territory) -> list[WaitlistEntry]:
 def send_offer_email(*, entry_id: int) -> None:
     """Queue the offer's mail in the offer's transaction: the outbox sends it after commit
     and retries it until the mail server takes it, so an outage never loses an offer."""
-    from clozings.tenants.services import brokerage_url
-
     entry = WaitlistEntry.objects.select_related("territory", "seat__user", "brokerage").get(
         pk=entry_id)
     context = {
