@@ -6,12 +6,13 @@ queued from here only (the seat_deactivated signal is left to territories and cr
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from clozings.billing import tasks
 from clozings.billing.models import BillingAccount
-from clozings.billing.services import enqueue, record_item_removal
+from clozings.billing.services import record_item_removal
+from clozings.platform.tenancy import enqueue_on_commit
 from clozings.tenants.models import Seat
 from clozings.territories.signals import reservation_released
 
@@ -29,8 +30,7 @@ def seat_saved(sender, instance: Seat, created: bool = False, update_fields=None
     if not created and update_fields is not None and "status" not in update_fields:
         return  # a role or a name changed: the number of active seats did not
     if _has_subscription(instance.brokerage_id):
-        brokerage_id = instance.brokerage_id
-        transaction.on_commit(lambda: enqueue("billing.sync_seat_quantity", brokerage_id))
+        enqueue_on_commit(tasks.sync_seat_quantity, instance.brokerage_id)
 
 
 @receiver(reservation_released, dispatch_uid="billing.reservation_released")
@@ -39,5 +39,4 @@ def remove_item_on_release(sender, reservation, **kwargs) -> None:
     queued after commit (the sweeper finishes it if the task is lost)."""
     item_id, brokerage_id = reservation.stripe_item_id, reservation.brokerage_id
     if record_item_removal(stripe_item_id=item_id, brokerage_id=brokerage_id):
-        transaction.on_commit(
-            lambda: enqueue("billing.remove_reservation_item", item_id, brokerage_id))
+        enqueue_on_commit(tasks.remove_reservation_item, item_id, brokerage_id)

@@ -14,6 +14,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from clozings.platform.errors import Unavailable
+
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
@@ -29,8 +31,21 @@ class StripeRefused(Exception):
         self.code = code
 
 
-class StripeUnavailable(Exception):
-    """Stripe could not be reached or failed on its side after our retries."""
+class StripeUnavailable(Unavailable):
+    """Stripe could not be reached or failed on its side after our retries: the kernel's
+    "not now" (a task retries it). People read the message; str() is the detail, for
+    logs and staff."""
+
+    default_code = "payment_service_unavailable"
+    default_message = ("The payment service did not answer. Nothing was charged; please try "
+                       "again in a few minutes.")
+
+    def __init__(self, detail: str = ""):
+        super().__init__()
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail or self.message
 
 
 def client() -> stripe.StripeClient:

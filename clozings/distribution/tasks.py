@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from clozings.distribution import routing, selectors
+from clozings.platform.tenancy import enqueue_now
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def sweep_waiting_leads() -> int:
     message was lost, or its worker died): the database is the queue of record."""
     waiting = selectors.waiting_lead_ids(older_than_seconds=settings.LEAD_SWEEP_AFTER_SECONDS)
     for inbound_lead_id in waiting:
-        route_lead.apply_async(kwargs={"inbound_lead_id": inbound_lead_id})
+        enqueue_now(route_lead, inbound_lead_id=inbound_lead_id)
     if waiting:
         logger.info("lead.sweep", extra={"requeued": len(waiting)})
     return len(waiting)

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clozings.platform.models import OutboundMail
+from clozings.platform.tenancy import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +75,12 @@ def queue_mail(*, to: str, subject: str, text: str, html: str = "",
         to=to, subject=clean_header(subject)[:255], text=text, html=html,
         headers=_clean_headers(headers), kind=kind, ref=str(ref)[:60],
         next_attempt_at=timezone.now())
-    mail_id = mail.pk
-    transaction.on_commit(lambda: _enqueue(mail_id), robust=True)
+    from clozings.platform.tasks import send_mail_task  # tasks import this module
+
+    # A broker outage is logged, never a failure: the mail is in the database and the
+    # sweeper sends it.
+    enqueue_on_commit(send_mail_task, mail.pk)
     return mail
-
-
-def _enqueue(mail_id: int) -> None:
-    # An error here (the broker is down) is logged by on_commit(robust=True); the mail
-    # is in the database and the sweeper sends it.
-    from clozings.platform.tasks import send_mail_task
-
-    send_mail_task.delay(mail_id)
 
 
 def retry_delay(attempts: int) -> timedelta:

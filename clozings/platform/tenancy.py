@@ -24,15 +24,18 @@ def in_schema(schema_name: str) -> Iterator[None]:
         yield
 
 
+def enqueue_now(task, *args, **kwargs) -> None:
+    """Send `task` (the imported Celery task or a signature, never a name) at once: for
+    work outside any transaction, such as a sweeper sending again what the database says
+    is due. A broker outage is logged and never fails the caller (the next sweep sends)."""
+    try:
+        task.apply_async(args=args, kwargs=kwargs)
+    except Exception:  # noqa: BLE001 - kombu raises many kinds; the caller must not fail
+        logger.exception("task.enqueue_failed", extra={"task": task.name})
+
+
 def enqueue_on_commit(task, *args, **kwargs) -> None:
     """Send `task` (the imported Celery task, never a name) once the current transaction
     commits, or at once outside one. A broker outage is logged and never fails the caller:
     whatever must happen is recorded in the database, and a beat sweeper sends it again."""
-
-    def send() -> None:
-        try:
-            task.apply_async(args=args, kwargs=kwargs)
-        except Exception:  # noqa: BLE001 - kombu raises many kinds; the caller must not fail
-            logger.exception("task.enqueue_failed", extra={"task": task.name})
-
-    transaction.on_commit(send, robust=True)
+    transaction.on_commit(lambda: enqueue_now(task, *args, **kwargs), robust=True)

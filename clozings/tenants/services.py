@@ -96,7 +96,7 @@ def request_brokerage_list(*, email: str, ip: str) -> None:
     if not _find_brokerage_allowed(email=email, ip=ip):
         raise Throttled("Too many requests for brokerage addresses. Try again in an hour.",
                         wait=FIND_BROKERAGE_WINDOW_SECONDS)
-    from clozings.tenants.tasks import send_brokerage_list_task
+    from clozings.tenants.tasks import send_brokerage_list_task  # tasks import services
 
     enqueue_on_commit(send_brokerage_list_task, email)
 

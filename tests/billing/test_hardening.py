@@ -17,9 +17,10 @@ from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
-from clozings.billing import services
+from clozings.billing import services, tasks
 from clozings.billing.models import BillingAccount, ItemRemoval, WebhookEvent
 from clozings.billing.stripe_client import StripeRefused, StripeUnavailable, call, is_missing
+from clozings.platform.errors import DomainError, is_retryable
 from clozings.tenants import services as tenants
 from clozings.tenants.models import Seat
 from clozings.territories import services as territories
@@ -434,3 +435,33 @@ def test_the_sweeper_requeues_an_event_left_unprocessed_for_half_a_minute(platfo
 def test_beat_sweeps_billing_at_least_every_half_minute():
     schedule = django_settings.CELERY_BEAT_SCHEDULE["billing.sweep"]
     assert schedule["task"] == "billing.sweep" and schedule["schedule"] <= 30
+
+
+# --- tasks decide retry or give up from the domain error ---------------------------------
+def test_stripe_not_answering_is_the_kernels_retryable_refusal_with_a_message_for_people():
+    # when
+    error = StripeUnavailable("Network error: ConnectionError(127.0.0.1:9)")
+    # then: a task retries it; people read no internals, staff and logs read the detail
+    assert isinstance(error, DomainError) and is_retryable(error)
+    assert error.code == "payment_service_unavailable"
+    assert "127.0.0.1" not in error.message
+    assert str(error) == "Network error: ConnectionError(127.0.0.1:9)"
+
+
+@pytest.mark.django_db
+def test_the_seat_sync_task_retries_when_stripe_did_not_answer_and_makes_one_item(
+        paying, stripe_proxy):
+    # given the answer to the seats item's creation is lost after Stripe made it
+    brokerage_id = paying.brokerage.pk
+    account = BillingAccount.objects.get(brokerage_id=brokerage_id)
+    earlier = {item["id"] for item in seats_items(account)}
+    stripe_proxy.lose_answer_to("POST", "/v1/subscription_items")
+    # when the task runs (eagerly: its retry runs at once)
+    result = tasks.sync_seat_quantity.apply(args=[brokerage_id])
+    # then it was retried with the same request, and there is one seats item
+    assert result.get() == 1
+    account.refresh_from_db()
+    assert [item["id"] for item in seats_items(account, besides=earlier)] \
+        == [account.seats_item_id]
+    creates = stripe_proxy.keys("POST", "/v1/subscription_items")
+    assert len(creates) == 2 and len(set(creates)) == 1

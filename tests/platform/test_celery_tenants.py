@@ -28,7 +28,7 @@ from django.http import HttpResponse
 from django.urls import path
 from django_tenants.utils import tenant_context
 
-from clozings.platform.tenancy import enqueue_on_commit
+from clozings.platform.tenancy import enqueue_now, enqueue_on_commit
 from tests.conftest import host_client
 from tests.platform.celery_probe import record_schema
 from tests.platform.test_sentry import _Collector
@@ -224,3 +224,15 @@ def test_a_tasks_log_lines_carry_its_id_and_schema_as_json(transactional_db, acm
         time.sleep(0.1)
     [line] = [line for line in lines if line.get("event") == "tests.schema_recorded"]
     assert (line["request_id"], line["schema"], line["key"]) == (sent.id, "brk_acme", key)
+
+
+def test_enqueue_now_sends_at_once_even_inside_a_transaction(transactional_db, broker):
+    # given a queue no worker listens to
+    queue = f"{QUEUE}-now"
+    # when a sweeper sends inside a transaction that has not committed yet
+    with transaction.atomic():
+        enqueue_now(record_schema.s(key="unused").set(queue=queue))
+        queued_before_commit = broker.llen(queue)
+    # then the message was in the broker before the commit
+    assert queued_before_commit == 1
+    broker.delete(queue)
