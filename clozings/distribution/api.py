@@ -6,23 +6,26 @@ different shape (see clozings.platform.auth), so both can be offered on one endp
 
 from __future__ import annotations
 
+import base64
 import json
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import authentication, exceptions, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from clozings.distribution import selectors, services
+from clozings.distribution import adapters, selectors, services
 from clozings.distribution.models import InboundLead, LeadSource
 from clozings.platform.api import MAX_ID, ApiView, error_responses
 from clozings.platform.auth import BearerTokenAuthentication
-from clozings.platform.errors import error_body
+from clozings.platform.errors import DomainError, Forbidden, error_body
 from clozings.tenants.permissions import IsPlatformStaff
 
 MAX_PRICE_CENTS = 10**12  # ten billion dollars: anything above is a typo
@@ -364,4 +367,278 @@ public_urls: list = [
     path("api/v1/leads", LeadIntakeApi.as_view(), name="api-leads"),
     path("api/v1/leads/batch", LeadBatchApi.as_view(), name="api-leads-batch"),
     path("api/v1/leads/<int:lead_id>", LeadDetailApi.as_view(), name="api-lead"),
+]
+
+
+# --- source adapters: Follow Up Boss events, Meta Lead Ads, Google Ads lead forms -----------
+class FollowUpBossKeyAuthentication(authentication.BaseAuthentication):
+    """HTTP Basic with the lead source's key as user name and a blank password, as Follow
+    Up Boss's API takes it; request.auth is the LeadSource."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"basic":
+            return None
+        try:
+            decoded = base64.b64decode(header[1], validate=True).decode("utf-8") \
+                if len(header) == 2 else ""
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        key = decoded.partition(":")[0]
+        source = services.source_for_key(key) if key else None
+        if source is None:
+            raise exceptions.AuthenticationFailed(
+                "The lead source key (the user name) is not valid, or it was rotated or "
+                "revoked.")
+        return AnonymousUser(), source
+
+    def authenticate_header(self, request) -> str:
+        return 'Basic realm="clozings"'
+
+
+class FollowUpBossKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "clozings.distribution.api.FollowUpBossKeyAuthentication"
+    name = "leadSourceBasic"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic",
+                "description": "The lead source's key as user name, a blank password."}
+
+
+class IsFollowUpBossSource(BasePermission):
+    message = "This key's source does not post Follow Up Boss events."
+
+    def has_permission(self, request, view) -> bool:
+        return (isinstance(request.auth, LeadSource)
+                and request.auth.adapter == LeadSource.Adapter.FOLLOW_UP_BOSS)
+
+
+class FubValue(serializers.Serializer):
+    value = serializers.CharField(max_length=254, allow_blank=True)
+    type = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+
+class FubPerson(serializers.Serializer):
+    id = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                               help_text="Your id of the person (dedupes without an event id).")
+    firstName = serializers.CharField(max_length=100, required=False, allow_blank=True)  # noqa: N815
+    lastName = serializers.CharField(max_length=100, required=False, allow_blank=True)  # noqa: N815
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                 help_text="The whole name, when no first and last are sent.")
+    emails = FubValue(many=True, required=False, max_length=20)
+    phones = FubValue(many=True, required=False, max_length=20)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                 max_length=50)
+
+
+class FubProperty(serializers.Serializer):
+    street = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    state = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    code = serializers.CharField(max_length=10, required=False, allow_blank=True,
+                                 help_text="The ZIP code.")
+    zip = serializers.CharField(max_length=10, required=False, allow_blank=True,
+                                help_text="The ZIP code (as some client libraries send it).")
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0,
+                                     required=False, allow_null=True,
+                                     help_text="In dollars.")
+
+
+class FubEventInput(serializers.Serializer):
+    id = serializers.CharField(max_length=150, required=False, allow_blank=True,
+                               help_text="Your id of the event: sent again, same lead.")
+    source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    system = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    type = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                 help_text="Registration, Inquiry, Property Inquiry, "
+                                           "Seller Inquiry, ...")
+    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    person = FubPerson()
+    property = FubProperty(required=False)
+
+
+def _checked_payload(data) -> dict:
+    """The body, if it is a JSON object PostgreSQL can keep; else a 400."""
+    if not isinstance(data, dict):
+        raise serializers.ValidationError(
+            {"non_field_errors": ["Send a JSON object."]})
+    try:
+        return storable(data)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"non_field_errors": exc.detail}) from None
+
+
+class FollowUpBossEventApi(ApiView):
+    """A Follow Up Boss-compatible event (what IDX sites, portals and Zapier post to
+    Follow Up Boss): 201 for a new person, 200 for one already known."""
+
+    authentication_classes = [FollowUpBossKeyAuthentication]
+    permission_classes = [IsFollowUpBossSource]
+
+    @extend_schema(operation_id="follow_up_boss_events_create", request=FubEventInput,
+                   responses={
+                       201: LeadAccepted,
+                       200: OpenApiResponse(LeadAccepted, description=(
+                           "A person already known: the same event id, or the same person "
+                           "(id, email or phone) without one.")),
+                       **error_responses(400, 401, 403, 413, 415)})
+    def post(self, request):
+        payload = _checked_payload(request.data)
+        FubEventInput(data=payload).is_valid(raise_exception=True)
+        intake = services.receive_follow_up_boss_event(source=request.auth, event=payload)
+        return Response(_accepted(intake.lead), status=201 if intake.created else 200)
+
+
+class WebhookSourceApi(ApiView):
+    """A webhook named by its source's id, checked by the source's own secret."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    adapter = ""
+
+    def get_source(self, source_id: int) -> LeadSource:
+        source = selectors.lead_source(source_id=source_id) if source_id <= MAX_ID else None
+        if source is None or source.adapter != self.adapter or source.is_revoked:
+            raise exceptions.NotFound("No such lead source.")
+        return source
+
+
+def _refused(missing: bool, what: str) -> DomainError:
+    if missing:
+        return DomainError(f"Send the {what}.", code="not_authenticated")
+    return Forbidden(f"The {what} does not match this source's.")
+
+
+class MetaChangeValue(serializers.Serializer):
+    leadgen_id = serializers.RegexField(r"^[0-9A-Za-z_-]{1,64}$", max_length=64)
+    form_id = serializers.RegexField(r"^[0-9A-Za-z_-]{0,64}$", max_length=64, required=False,
+                                     allow_blank=True)
+    page_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    ad_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    created_time = serializers.IntegerField(required=False)
+
+
+class MetaChange(serializers.Serializer):
+    field = serializers.CharField(max_length=100)
+    value = serializers.JSONField()
+
+
+class MetaEntry(serializers.Serializer):
+    id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    time = serializers.IntegerField(required=False)
+    changes = MetaChange(many=True, max_length=100)
+
+
+class MetaWebhookInput(serializers.Serializer):
+    object = serializers.CharField(max_length=50)
+    entry = MetaEntry(many=True, max_length=100)
+
+
+class MetaWebhookAccepted(serializers.Serializer):
+    received = serializers.IntegerField(help_text="New leadgen notifications (fetched soon).")
+    known = serializers.IntegerField(help_text="Leadgen ids this source was notified of before.")
+
+
+class MetaWebhookApi(WebhookSourceApi):
+    """Meta Lead Ads webhook of one source: GET is Meta's verification handshake, POST its
+    signed `leadgen` notifications (each lead is then read from the Graph API)."""
+
+    adapter = LeadSource.Adapter.META
+
+    @extend_schema(operation_id="intake_meta_verify", parameters=[
+        OpenApiParameter("hub.mode", str, required=False, description="`subscribe`."),
+        OpenApiParameter("hub.verify_token", str, required=False,
+                         description="The source's `verify_token` setting."),
+        OpenApiParameter("hub.challenge", str, required=False,
+                         description="Answered back as text.")],
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR,
+                                                        description="The challenge."),
+                   **error_responses(400, 403, 404)})
+    def get(self, request, source_id: int):
+        source = self.get_source(source_id)
+        params = request.query_params
+        challenge = params.get("hub.challenge", "")
+        if params.get("hub.mode") != "subscribe" or not adapters.meta_verify_token_ok(
+                source, params.get("hub.verify_token", "")):
+            raise Forbidden("The verify token does not match this source's.")
+        if not challenge or len(challenge) > 200 or not challenge.isprintable():
+            raise serializers.ValidationError(
+                {"hub.challenge": ["Send a challenge of 1 to 200 printable characters."]})
+        return HttpResponse(challenge, content_type="text/plain; charset=utf-8")
+
+    @extend_schema(operation_id="intake_meta_notify", request=MetaWebhookInput, parameters=[
+        OpenApiParameter("X-Hub-Signature-256", str, OpenApiParameter.HEADER, required=False,
+                         description="`sha256=<HMAC-SHA256 of the body with the app secret>`.")],
+        responses={200: MetaWebhookAccepted, **error_responses(
+            400, 401, 403, 404, 413, 415,
+            s401="`not_authenticated`: no X-Hub-Signature-256.",
+            s403="`permission_denied`: the signature does not match.")})
+    def post(self, request, source_id: int):
+        source = self.get_source(source_id)
+        signature = request.headers.get("X-Hub-Signature-256", "")
+        if not adapters.meta_signature_ok(source, request.body, signature):
+            raise _refused(not signature, "X-Hub-Signature-256 header")
+        payload = _checked_payload(request.data)
+        body = MetaWebhookInput(data=payload)
+        body.is_valid(raise_exception=True)
+        changes = []
+        for entry in body.validated_data["entry"]:
+            for change in entry["changes"]:
+                if change["field"] != "leadgen":
+                    continue
+                value = MetaChangeValue(data=change["value"])
+                value.is_valid(raise_exception=True)
+                changes.append({**change["value"], **value.validated_data})
+        new = services.record_meta_notifications(source=source, changes=changes)
+        return Response(MetaWebhookAccepted({"received": new, "known": len(changes) - new}).data)
+
+
+class GoogleColumn(serializers.Serializer):
+    column_id = serializers.CharField(max_length=100, help_text="FULL_NAME, EMAIL, "
+                                      "PHONE_NUMBER, POSTAL_CODE, PRICE_RANGE, ...")
+    string_value = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    column_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class GoogleLeadInput(serializers.Serializer):
+    lead_id = serializers.CharField(max_length=200, help_text="Google's id: sent again, "
+                                                              "same lead.")
+    google_key = serializers.CharField(max_length=500, help_text="The source's google_key.")
+    user_column_data = GoogleColumn(many=True, max_length=100)
+    is_test = serializers.BooleanField(required=False, default=False,
+                                       help_text="A test lead: kept as `test`, never routed.")
+    api_version = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    form_id = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
+    campaign_id = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
+
+
+class GoogleLeadWebhookApi(WebhookSourceApi):
+    """Google Ads lead form webhook of one source; answered 200 (a test lead too)."""
+
+    adapter = LeadSource.Adapter.GOOGLE
+
+    @extend_schema(operation_id="intake_google_lead", request=GoogleLeadInput, responses={
+        200: LeadAccepted, **error_responses(
+            400, 401, 403, 404, 413, 415, s401="`not_authenticated`: no google_key.",
+            s403="`permission_denied`: the google_key does not match.")})
+    def post(self, request, source_id: int):
+        source = self.get_source(source_id)
+        payload = _checked_payload(request.data)
+        key = payload.get("google_key")
+        if not isinstance(key, str) or not adapters.google_key_ok(source, key):
+            raise _refused(not key, "google_key")
+        body = GoogleLeadInput(data=payload)
+        body.is_valid(raise_exception=True)
+        intake = services.receive_google_lead(source=source, body=payload,
+                                              test=body.validated_data["is_test"])
+        return Response(_accepted(intake.lead))
+
+
+adapter_urls: list = [
+    path("v1/events", FollowUpBossEventApi.as_view(), name="api-follow-up-boss-events"),
+    path("api/v1/intake/meta/<int:source_id>", MetaWebhookApi.as_view(),
+         name="api-intake-meta"),
+    path("api/v1/intake/google/<int:source_id>", GoogleLeadWebhookApi.as_view(),
+         name="api-intake-google"),
 ]

@@ -54,6 +54,7 @@ class InboundLead(models.Model):
         REROUTED = "rerouted", "Re-routed"
         REJECTED = "rejected", "Rejected"
         DUPLICATE = "duplicate", "Duplicate"
+        TEST = "test", "Test (never routed)"
 
     class Intent(models.TextChoices):
         BUY = "buy", "Buy"
@@ -103,7 +104,7 @@ class InboundLead(models.Model):
                                     name="inbound_lead_external_id_once_per_source"),
             models.CheckConstraint(
                 condition=Q(status__in=["received", "routed", "delivered", "orphaned",
-                                        "rerouted", "rejected", "duplicate"]),
+                                        "rerouted", "rejected", "duplicate", "test"]),
                 name="inbound_lead_status_known"),
         ]
         indexes = [
@@ -139,3 +140,35 @@ class RoutingState(models.Model):
 
     def __str__(self) -> str:
         return f"routing state of {self.territory_id}"
+
+
+class MetaLeadNotification(models.Model):
+    """A Meta Lead Ads webhook's `leadgen` notification, kept before the lead is fetched from
+    the Graph API (by a task after commit; the sweeper tries again what is still unfetched)."""
+
+    source = models.ForeignKey(LeadSource, on_delete=models.PROTECT,
+                               related_name="meta_notifications")
+    leadgen_id = models.CharField(max_length=64)
+    form_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict)  # the change's `value`, as sent
+    received_at = models.DateTimeField(default=timezone.now)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    inbound_lead = models.ForeignKey(InboundLead, on_delete=models.PROTECT, null=True,
+                                     blank=True, related_name="+")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "leadgen_id"],
+                                    name="meta_notification_once_per_source"),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(fetched_at__isnull=True),
+                         name="meta_notification_unfetched"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Meta lead {self.leadgen_id} of source {self.source_id}"

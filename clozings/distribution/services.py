@@ -10,6 +10,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import phonenumbers
 from django.conf import settings
@@ -19,9 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from clozings.distribution.models import InboundLead, LeadSource
-from clozings.distribution.tasks import route_lead
-from clozings.platform.errors import Conflict
+from clozings.distribution import adapters
+from clozings.distribution.models import InboundLead, LeadSource, MetaLeadNotification
+from clozings.distribution.tasks import fetch_meta_lead, route_lead
+from clozings.platform.errors import Conflict, DomainError
 from clozings.platform.tenancy import enqueue_on_commit
 from clozings.territories import selectors as territory_selectors
 
@@ -182,11 +184,12 @@ class Intake:
     created: bool  # False: the source sent this external id before; `lead` is the first
 
 
-def receive_lead(*, source: LeadSource, data: dict, payload: dict) -> Intake:
+def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = False) -> Intake:
     """Record one lead from a source (routing is enqueued once it is committed).
 
     `data` is the lead's shape-checked fields, `payload` the body as sent (kept as is).
-    The same external id from the same source again gives back the first lead.
+    The same external id from the same source again gives back the first lead. A `test`
+    lead (a source's test send) is kept apart, as `test`, and never routed.
     """
     normalised = normalise_lead(data)
     external_id = normalised.fields["external_id"]
@@ -195,6 +198,8 @@ def receive_lead(*, source: LeadSource, data: dict, payload: dict) -> Intake:
         if first is not None:
             return Intake(lead=first, created=False)
     status = InboundLead.Status.REJECTED if normalised.reasons else InboundLead.Status.RECEIVED
+    if test:
+        status = InboundLead.Status.TEST
     try:
         with transaction.atomic():
             lead = InboundLead.objects.create(
@@ -212,3 +217,92 @@ def receive_lead(*, source: LeadSource, data: dict, payload: dict) -> Intake:
                                         "status": lead.status})
     return Intake(lead=lead, created=True)
 
+
+
+# --- source adapters (mapping in adapters.py) ------------------------------------------------
+def receive_follow_up_boss_event(*, source: LeadSource, event: dict) -> Intake:
+    """A Follow Up Boss event (`POST /v1/events`): the same event id, or else the same
+    person, from the same source is the lead already known."""
+    return receive_lead(source=source, data=adapters.follow_up_boss_lead(event), payload=event)
+
+
+def receive_google_lead(*, source: LeadSource, body: dict, test: bool) -> Intake:
+    """A Google Ads lead form's lead; a test lead is kept as `test`, never routed."""
+    return receive_lead(source=source, data=adapters.google_lead(body), payload=body, test=test)
+
+
+META_FETCH_FIRST_SWEEP_SECONDS = 15  # a notification whose task was lost: fetched by the sweep
+META_FETCH_MAX_ATTEMPTS = 20  # then the notification stays, with its error, for staff
+
+
+def record_meta_notifications(*, source: LeadSource, changes: list[dict]) -> int:
+    """Keep each `leadgen` change (its `value`) of a Meta webhook, once per leadgen id, and
+    fetch each new one from the Graph API after commit. Returns how many were new."""
+    new = 0
+    with transaction.atomic():
+        for value in changes:
+            notification, created = MetaLeadNotification.objects.get_or_create(
+                source=source, leadgen_id=value["leadgen_id"],
+                defaults={"form_id": value.get("form_id", ""), "payload": value,
+                          "next_attempt_at": timezone.now() + timedelta(
+                              seconds=META_FETCH_FIRST_SWEEP_SECONDS)})
+            if created:
+                new += 1
+                enqueue_on_commit(fetch_meta_lead, notification_id=notification.pk)
+    logger.info("meta_lead.notified", extra={"lead_source": source.pk, "new": new,
+                                              "known": len(changes) - new})
+    return new
+
+
+def _backoff_seconds(attempts: int) -> int:
+    return min(30 * 2 ** max(attempts - 1, 0), 3600)
+
+
+def take_meta_lead(*, notification_id: int) -> InboundLead | None:
+    """Fetch a notified Meta lead from the Graph API and take it in (once: a notification
+    fetched already, or a lead its source sent before, is not taken again). A failed fetch
+    is recorded on the notification and tried again later by the sweep."""
+    notification = MetaLeadNotification.objects.select_related("source").filter(
+        pk=notification_id).first()
+    if notification is None or notification.fetched_at is not None:
+        return notification.inbound_lead if notification is not None else None
+    source = notification.source
+    try:
+        lead = adapters.fetch_meta_lead(source, notification.leadgen_id)
+    except DomainError as exc:
+        attempts = notification.attempts + 1
+        MetaLeadNotification.objects.filter(pk=notification.pk, fetched_at__isnull=True).update(
+            attempts=attempts, last_error=exc.message[:1000],
+            next_attempt_at=timezone.now() + timedelta(
+                seconds=_backoff_seconds(attempts)))
+        logger.warning("meta_lead.fetch_failed", extra={
+            "meta_notification": notification.pk, "code": exc.code, "attempts": attempts})
+        return None
+    data = adapters.meta_lead(source, notification.leadgen_id, notification.form_id, lead)
+    with transaction.atomic():
+        notification = MetaLeadNotification.objects.select_for_update().get(pk=notification.pk)
+        if notification.fetched_at is not None:
+            return notification.inbound_lead
+        intake = receive_lead(source=source, data=data,
+                              payload={"notification": notification.payload, "lead": lead})
+        notification.fetched_at = timezone.now()
+        notification.inbound_lead = intake.lead
+        notification.attempts += 1
+        notification.last_error = ""
+        notification.save(update_fields=["fetched_at", "inbound_lead", "attempts",
+                                         "last_error"])
+    return intake.lead
+
+
+def claim_due_meta_notifications(*, limit: int = 500) -> list[int]:
+    """Unfetched notifications whose next try is due (a lost task, a failed fetch), pushed
+    a minute on so that the next sweep does not send them again while they wait."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(MetaLeadNotification.objects.select_for_update(skip_locked=True).filter(
+            fetched_at__isnull=True, next_attempt_at__lte=now,
+            attempts__lt=META_FETCH_MAX_ATTEMPTS).order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit])
+        MetaLeadNotification.objects.filter(pk__in=due).update(
+            next_attempt_at=now + timedelta(seconds=60))
+    return due

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from clozings.distribution import routing, selectors
+from clozings.distribution import routing, selectors, services
 from clozings.platform.tenancy import enqueue_now
 
 logger = logging.getLogger(__name__)
@@ -32,3 +32,23 @@ def sweep_waiting_leads() -> int:
     if waiting:
         logger.info("lead.sweep", extra={"requeued": len(waiting)})
     return len(waiting)
+
+
+@shared_task(name="distribution.fetch_meta_lead", acks_late=True, time_limit=60,
+             soft_time_limit=50, autoretry_for=(OperationalError,), retry_backoff=1,
+             max_retries=5, ignore_result=True)
+def fetch_meta_lead(*, notification_id: int) -> None:
+    services.take_meta_lead(notification_id=notification_id)
+
+
+@shared_task(name="distribution.sweep_meta_notifications", acks_late=True, time_limit=60,
+             ignore_result=True)
+def sweep_meta_notifications() -> int:
+    """Fetch again every Meta notification whose fetch is due (its task was lost, or the
+    Graph API failed it): within about 30 s of a lost task, then backing off."""
+    due = services.claim_due_meta_notifications()
+    for notification_id in due:
+        enqueue_now(fetch_meta_lead, notification_id=notification_id)
+    if due:
+        logger.info("meta_lead.sweep", extra={"requeued": len(due)})
+    return len(due)

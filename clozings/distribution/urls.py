@@ -2,5 +2,5 @@
 
 from clozings.distribution import api
 
-public: list = [*api.public_urls]
+public: list = [*api.public_urls, *api.adapter_urls]
 brokerage: list = []

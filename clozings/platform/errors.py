@@ -104,8 +104,9 @@ def json_error(request, code: str, message: str, status_code: int) -> JsonRespon
     return JsonResponse(error_body(code, message), status=status_code)
 
 
-# Paths answered in the API's JSON error format (the Stripe webhook is an API too).
-API_PATH_PREFIXES = ("/api/", "/billing/stripe/")
+# Paths answered in the API's JSON error format (the Stripe webhook and the Follow Up
+# Boss-compatible events endpoint are APIs too).
+API_PATH_PREFIXES = ("/api/", "/billing/stripe/", "/v1/events")
 
 
 def is_api_request(request) -> bool:

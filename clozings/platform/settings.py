@@ -146,6 +146,12 @@ CELERY_BEAT_SCHEDULE.update({
 CELERY_BEAT_SCHEDULE["distribution.sweep_waiting_leads"] = {
     "task": "distribution.sweep_waiting_leads", "schedule": 15.0}
 LEAD_SWEEP_AFTER_SECONDS = env.int("LEAD_SWEEP_AFTER_SECONDS", default=5)
+# Meta Lead Ads: the Graph API the leads are fetched from, and a beat sweep that fetches
+# again what a lost task or a failed fetch left.
+META_GRAPH_API_BASE = env.str("META_GRAPH_API_BASE", default="https://graph.facebook.com/v19.0")
+META_GRAPH_TIMEOUT_SECONDS = env.int("META_GRAPH_TIMEOUT_SECONDS", default=10)
+CELERY_BEAT_SCHEDULE["distribution.sweep_meta_notifications"] = {
+    "task": "distribution.sweep_meta_notifications", "schedule": 15.0, "options": {"expires": 15}}
 # Days a past-due reservation keeps receiving leads, then days suspended before release.
 TERRITORY_GRACE_DAYS = env.int("TERRITORY_GRACE_DAYS", default=7)
 TERRITORY_SUSPENDED_DAYS = env.int("TERRITORY_SUSPENDED_DAYS", default=14)
