@@ -295,6 +295,8 @@ def test_a_wrong_handshake_gets_403_and_an_unknown_source_404(meta):
     assert {r.json()["error"]["code"] for r in refused} == {"permission_denied"}
     assert handshake(google).status_code == 404
     assert client().get("/api/v1/intake/meta/99999999").status_code == 404
+    services.revoke_lead_source(source=meta)
+    assert handshake(meta).status_code == 404
 
 
 def test_a_signed_notification_is_kept_then_the_lead_is_read_from_the_graph_api(meta, graph):
