@@ -19,7 +19,8 @@ from clozings.distribution.models import InboundLead, OutboundText
 from clozings.platform.mail import send_due_mail
 from clozings.platform.models import OutboundMail
 from clozings.platform.tenancy import in_schema
-from tests.distribution.factories import holder, lead_source, take
+from tests.billing.conftest import wait_until
+from tests.distribution.factories import holder, lead_data, lead_source, source_client, take
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +163,30 @@ def test_the_console_backend_prints_the_text(acme, source, capsys):
     assert notifications.send_due_texts() == 1
 
     assert "SMS to +12125550199: New lead: Dana Buyer, ZIP 10001." in capsys.readouterr().out
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_real_worker_texts_and_mails_the_agent_once_despite_a_duplicate_message(
+        acme, workers, crm_cleanup, twilio, mailbox, monkeypatch, settings):
+    for name in ("SMS_BACKEND", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+                 "TWILIO_FROM_NUMBER", "TWILIO_API_BASE", "EMAIL_PORT"):
+        monkeypatch.setenv(name, str(getattr(settings, name)))
+    reservation = holder(acme.brokerage, ZIP, phone="+12125550199")
+    client = source_client(lead_source().key)
+    workers.start()
+
+    first = client.post("/api/v1/leads", lead_data(1), content_type="application/json")
+    wait_until(lambda: len(twilio) == 1, what="the first lead's text")
+    tasks.route_lead.delay(inbound_lead_id=first.json()["id"])  # a duplicate message
+    # the worker takes messages in order: once the second lead's text is out, the
+    # duplicate has been handled
+    client.post("/api/v1/leads", lead_data(2), content_type="application/json")
+    wait_until(lambda: OutboundText.objects.filter(sent_at__isnull=False).count() == 2
+               and len(mailbox) == 2, what="the second lead's text and both mails")
+
+    assert [post["form"]["To"] for post in twilio] == [["+12125550199"]] * 2
+    assert ["+12125550001" in post["form"]["Body"][0] for post in twilio] == [True, False]
+    assert "+12125550002" in twilio[1]["form"]["Body"][0]
+    assert [m["To"] for m in mailbox] == [reservation.seat.user.email] * 2
+    assert OutboundText.objects.count() == 2
