@@ -21,6 +21,9 @@ class Lead(models.Model):
         UNDER_CONTRACT = "under_contract", "Under contract"
         CLOSED = "closed", "Closed"
         LOST = "lost", "Lost"
+        # Taken away after the first-touch SLA passed untouched; the lead went to another
+        # agent (in another brokerage, or this lead itself moved to another agent here).
+        REASSIGNED = "reassigned", "Reassigned"
 
     OPEN_STAGES = (Stage.NEW, Stage.CONTACTED, Stage.APPOINTMENT, Stage.AGREEMENT,
                    Stage.UNDER_CONTRACT)

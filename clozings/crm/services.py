@@ -118,3 +118,32 @@ def log_activity(*, lead: Lead, by: Seat, kind: str, outcome: str = "",
     logger.info("crm.activity_logged", extra={"lead": lead.pk, "kind": kind,
                                               "outcome": outcome, "seat": by.pk})
     return activity
+
+
+def reassign_lead(*, inbound_lead_id: int, to_agent: Seat | None, note: str,
+                  now: datetime | None = None) -> Lead | None:
+    """Take a lead away from its agent after the first-touch SLA passed untouched: to
+    `to_agent` (another agent of this brokerage), with its open task due at once, or, with
+    None, closed as reassigned (it went to another brokerage), its open task completed.
+    The note says why, on the lead. None when this brokerage has no such lead."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().filter(inbound_lead_id=inbound_lead_id).first()
+        if lead is None:
+            return None
+        open_tasks = lead.tasks.filter(completed_at__isnull=True)
+        if to_agent is not None:
+            lead.agent_id = to_agent.pk
+            lead.save(update_fields=["agent_id"])
+            if not open_tasks.update(agent_id=to_agent.pk, due_at=now):
+                Task.objects.create(lead=lead, agent_id=to_agent.pk, title=FIRST_TASK_TITLE,
+                                    due_at=now)
+        else:
+            lead.stage = Lead.Stage.REASSIGNED
+            lead.save(update_fields=["stage"])
+            open_tasks.update(completed_at=now)
+        Activity.objects.create(lead=lead, kind=Activity.Kind.NOTE, note=note, created_at=now)
+    logger.info("crm.lead_reassigned", extra={
+        "lead": lead.pk, "inbound_lead": inbound_lead_id,
+        "agent": to_agent.pk if to_agent is not None else None})
+    return lead

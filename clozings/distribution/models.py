@@ -172,3 +172,61 @@ class MetaLeadNotification(models.Model):
 
     def __str__(self) -> str:
         return f"Meta lead {self.leadgen_id} of source {self.source_id}"
+
+
+class OutboundText(models.Model):
+    """A text message that must go out (an agent's new-lead text): written in the delivery's
+    transaction, sent by a task after commit, and by the text sweeper when the task never
+    ran or the send failed; the row's lock keeps the two from both sending it. One per
+    kind and ref (the inbound lead and the seat), however often delivery is retried."""
+
+    to = models.CharField(max_length=20)  # E.164
+    body = models.TextField()
+    kind = models.CharField(max_length=60)
+    ref = models.CharField(max_length=60)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # NULL once sent, or once given up after the last attempt.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=64, blank=True)  # Twilio's message sid
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "ref"],
+                                               name="outbound_text_once_per_ref")]
+        indexes = [models.Index(fields=["next_attempt_at"], name="outbound_text_due",
+                                condition=Q(next_attempt_at__isnull=False))]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to}"
+
+
+class SlaBreach(models.Model):
+    """A delivered lead nobody touched within its brokerage's first-touch SLA: recorded
+    once per lead, with what was done (re-routed to another holder, or the agent and the
+    admins alerted)."""
+
+    class Action(models.TextChoices):
+        REROUTED = "rerouted", "Re-routed"
+        ALERTED = "alerted", "Agent and admins alerted"
+
+    inbound_lead = models.OneToOneField(InboundLead, on_delete=models.CASCADE,
+                                        related_name="sla_breach")
+    brokerage = models.ForeignKey("tenants.Brokerage", on_delete=models.PROTECT,
+                                  related_name="sla_breaches")
+    seat = models.ForeignKey("tenants.Seat", on_delete=models.PROTECT,
+                             related_name="sla_breaches")
+    sla_minutes = models.PositiveSmallIntegerField()
+    delivered_at = models.DateTimeField()
+    breached_at = models.DateTimeField()
+    action = models.CharField(max_length=10, choices=Action.choices)
+    rerouted_to = models.ForeignKey("tenants.Seat", on_delete=models.PROTECT, null=True,
+                                    blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-breached_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"SLA breach of inbound lead {self.inbound_lead_id} ({self.action})"

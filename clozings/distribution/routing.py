@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clozings.crm import services as crm_services
-from clozings.distribution import fair_share
+from clozings.distribution import fair_share, notifications
 from clozings.distribution.models import InboundLead, RoutingState
 from clozings.platform.tenancy import in_schema
 from clozings.tenants.models import Seat
@@ -32,7 +32,9 @@ STATUS = InboundLead.Status
 # The same person (phone or email) again within this many days goes to the agent who
 # already has them, as a new inquiry on their CRM lead.
 REPEAT_WINDOW_DAYS = 90
-COUNTED = (STATUS.ROUTED, STATUS.DELIVERED)
+# A lead re-routed after its first agent missed the first-touch SLA counts for the agent
+# who has it now.
+COUNTED = (STATUS.ROUTED, STATUS.DELIVERED, STATUS.REROUTED)
 
 
 @dataclass
@@ -69,21 +71,28 @@ def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
     return lead
 
 
-def _deliver(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
-    seat = decision.seat
-    brokerage = seat.brokerage
+def deliver_to(*, lead: InboundLead, seat: Seat,
+               repeat_of: InboundLead | None = None) -> None:
+    """Write the lead into the seat's brokerage's CRM and queue the agent's notification
+    (inside the caller's transaction, the inbound lead locked)."""
     routed = crm_services.RoutedLead(
         inbound_lead_id=lead.pk, first_name=lead.first_name, last_name=lead.last_name,
         email=lead.email, phone=lead.phone, zip_code=lead.zip_code, intent=lead.intent,
         price_min_cents=lead.price_min_cents, price_max_cents=lead.price_max_cents,
         timeframe=lead.timeframe, message=lead.message, campaign=lead.campaign,
         consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at)
-    with in_schema(brokerage.schema_name):
-        crm_services.receive_routed_lead(
+    with in_schema(seat.brokerage.schema_name):
+        crm_lead = crm_services.receive_routed_lead(
             routed=routed, agent=seat,
-            repeat_of_inbound_lead_id=decision.repeat_of.pk if decision.repeat_of else None)
+            repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None)
+    notifications.notify_delivery(lead=lead, seat=seat, crm_lead_id=crm_lead.pk)
+
+
+def _deliver(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
+    seat = decision.seat
+    deliver_to(lead=lead, seat=seat, repeat_of=decision.repeat_of)
     lead.status = STATUS.DELIVERED
-    lead.brokerage, lead.seat, lead.reservation = brokerage, seat, decision.reservation
+    lead.brokerage, lead.seat, lead.reservation = seat.brokerage, seat, decision.reservation
     lead.is_repeat = decision.repeat_of is not None
     lead.delivered_at = now
     lead.save(update_fields=["routing_log", "routed_at", "status", "brokerage", "seat",
@@ -146,7 +155,7 @@ def _same_person(lead: InboundLead, eligible: list[Reservation],
     if lead.email:
         person |= Q(email=lead.email)
     prior = (InboundLead.objects.filter(
-        person, status=STATUS.DELIVERED,
+        person, status__in=(STATUS.DELIVERED, STATUS.REROUTED),
         brokerage_id__in={r.brokerage_id for r in eligible},
         received_at__gte=now - timedelta(days=REPEAT_WINDOW_DAYS),
     ).exclude(pk=lead.pk).select_related("seat__brokerage").order_by("-received_at", "-id").first())
@@ -161,9 +170,14 @@ def _locked_state(territory: Territory) -> RoutingState:
     return RoutingState.objects.select_for_update().get(territory=territory)
 
 
-def decide(*, lead: InboundLead, now: datetime) -> Decision:
+MISSED_SLA = "the agent had this lead and did not touch it within the first-touch SLA"
+
+
+def decide(*, lead: InboundLead, now: datetime,
+           exclude_seat_ids: frozenset[int] = frozenset()) -> Decision:
     """Pick the holder for a lead (inside route_lead's transaction), with the log entry
-    that explains it."""
+    that explains it. `exclude_seat_ids`: agents who had the lead already (a re-route
+    after a missed first-touch SLA; the same-person rule does not apply then)."""
     holders = list(Reservation.objects.filter(territory__zip_code=lead.zip_code)
                    .exclude(status=Reservation.Status.RELEASED)
                    .select_related("seat__brokerage", "brokerage", "territory")
@@ -182,12 +196,13 @@ def decide(*, lead: InboundLead, now: datetime) -> Decision:
     if capped:
         list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
              .values_list("pk", flat=True))
-    reasons = {r.pk: passed_over(r, now) for r in holders}
+    reasons = {r.pk: MISSED_SLA if r.seat_id in exclude_seat_ids else passed_over(r, now)
+               for r in holders}
     eligible = [r for r in holders if reasons[r.pk] is None]
     weight = {r.pk: int(state.weights.get(str(r.pk), 1)) for r in holders}
     log["candidates"] = [_candidate(r, weight[r.pk], reasons[r.pk]) for r in holders]
 
-    prior = _same_person(lead, eligible, now)
+    prior = None if exclude_seat_ids else _same_person(lead, eligible, now)
     if prior is not None:
         decision = Decision(log=log, seat=prior.seat, repeat_of=prior, reservation=next(
             (r for r in eligible if r.seat_id == prior.seat_id), None))

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from clozings.distribution import routing, selectors, services
+from clozings.distribution import notifications, routing, selectors, services, sla
 from clozings.platform.tenancy import enqueue_now
 
 logger = logging.getLogger(__name__)
@@ -52,3 +52,23 @@ def sweep_meta_notifications() -> int:
     if due:
         logger.info("meta_lead.sweep", extra={"requeued": len(due)})
     return len(due)
+
+
+@shared_task(name="distribution.send_text", acks_late=True, time_limit=60, soft_time_limit=50,
+             ignore_result=True)
+def send_text(*, text_id: int) -> None:
+    """Send one queued text now; a failure is recorded on the row and the sweeper retries."""
+    notifications.send_queued_text(text_id=text_id)
+
+
+@shared_task(name="distribution.sweep_texts", acks_late=True, time_limit=90,
+             soft_time_limit=60, ignore_result=True)
+def sweep_texts() -> int:
+    return notifications.send_due_texts()
+
+
+@shared_task(name="distribution.watch_first_touch", acks_late=True, time_limit=90,
+             soft_time_limit=60, ignore_result=True)
+def watch_first_touch() -> int:
+    """Re-route or alert every delivered lead untouched past its first-touch SLA."""
+    return sla.watch_first_touch()

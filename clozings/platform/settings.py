@@ -152,6 +152,19 @@ META_GRAPH_API_BASE = env.str("META_GRAPH_API_BASE", default="https://graph.face
 META_GRAPH_TIMEOUT_SECONDS = env.int("META_GRAPH_TIMEOUT_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE["distribution.sweep_meta_notifications"] = {
     "task": "distribution.sweep_meta_notifications", "schedule": 15.0, "options": {"expires": 15}}
+# New-lead texts: send what is due and not being sent (lost task, dead worker, outage).
+CELERY_BEAT_SCHEDULE["distribution.sweep_texts"] = {
+    "task": "distribution.sweep_texts", "schedule": 15.0, "options": {"expires": 15}}
+# First-touch SLA: delivered leads nobody touched in time are re-routed or alerted.
+CELERY_BEAT_SCHEDULE["distribution.watch_first_touch"] = {
+    "task": "distribution.watch_first_touch", "schedule": 20.0, "options": {"expires": 20}}
+# Texts to agents: "console" prints them, "twilio" sends them through Twilio's client
+# (TWILIO_API_BASE points it at another host, such as the tests' stand-in).
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
 # Days a past-due reservation keeps receiving leads, then days suspended before release.
 TERRITORY_GRACE_DAYS = env.int("TERRITORY_GRACE_DAYS", default=7)
 TERRITORY_SUSPENDED_DAYS = env.int("TERRITORY_SUSPENDED_DAYS", default=14)

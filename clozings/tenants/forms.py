@@ -195,3 +195,20 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
             if html_email_template_name else "",
             kind="tenants.password_reset", ref=str(context["user"].pk),
         )
+
+
+class PhoneForm(forms.Form):
+    phone = forms.CharField(
+        label="Mobile number for new-lead texts", max_length=30, required=False,
+        help_text="Leave empty to get new leads by email only.",
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel",
+                                      "type": "tel"}))
+
+
+class FirstTouchForm(forms.Form):
+    first_touch_sla_minutes = forms.IntegerField(
+        label="Minutes to a first touch", min_value=1, max_value=240,
+        help_text="A new lead nobody called, texted or emailed in this time goes to the "
+                  "next agent of a shared ZIP; on an exclusive ZIP the agent and admins "
+                  "are emailed.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}))

@@ -86,6 +86,9 @@ class Brokerage(TenantMixin):
     time_zone = models.CharField(max_length=64, default="America/New_York",
                                  validators=[validate_time_zone])
     created_at = models.DateTimeField(default=timezone.now)
+    # First-touch SLA: a delivered lead nobody touched within this many minutes is re-routed
+    # (shared ZIP) or its agent and the admins alerted (exclusive ZIP).
+    first_touch_sla_minutes = models.PositiveSmallIntegerField(default=5, db_default=5)
 
     # Schemas are provisioned by tenants.services.provision_brokerage, not on save().
     auto_create_schema = False
@@ -135,6 +138,8 @@ class Seat(models.Model):
     paused_until = models.DateTimeField(null=True, blank=True)
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     monthly_cap = models.PositiveIntegerField(null=True, blank=True)
+    # Where new leads are texted (E.164; blank: mail only).
+    phone = models.CharField(max_length=20, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

@@ -8,6 +8,7 @@ import math
 import re
 import time
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
@@ -557,3 +558,39 @@ def deactivate_seat(*, seat: Seat, by: User, reassign_to: Seat | None = None) ->
     logger.info("seat.deactivated", extra={"seat": seat.pk, "by": by.pk})
     return seat
 
+
+
+# --- lead alerts: an agent's phone for texts, the brokerage's first-touch time ----------
+FIRST_TOUCH_SLA_MAX_MINUTES = 240
+
+
+def set_seat_phone(*, seat: Seat, phone: str) -> Seat:
+    """The number new-lead texts go to (US numbers by default, kept as E.164); blank stops
+    the texts."""
+    raw = (phone or "").strip()
+    e164 = ""
+    if raw:
+        try:
+            number = phonenumbers.parse(raw, "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise ValidationError({"phone": [f"'{raw}' is not a phone number we can text."]})
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    Seat.objects.filter(pk=seat.pk).update(phone=e164)
+    seat.phone = e164
+    logger.info("seat.phone_set", extra={"seat": seat.pk, "texts": bool(e164)})
+    return seat
+
+
+def set_first_touch_sla(*, brokerage: Brokerage, minutes: int) -> Brokerage:
+    """Minutes an agent has to log a first touch on a new lead before it is re-routed
+    (shared ZIP) or the agent and admins are alerted (exclusive ZIP)."""
+    if not 1 <= minutes <= FIRST_TOUCH_SLA_MAX_MINUTES:
+        raise ValidationError({"first_touch_sla_minutes": [
+            f"Choose between 1 and {FIRST_TOUCH_SLA_MAX_MINUTES} minutes."]})
+    Brokerage.objects.filter(pk=brokerage.pk).update(first_touch_sla_minutes=minutes)
+    brokerage.first_touch_sla_minutes = minutes
+    logger.info("brokerage.first_touch_sla_set", extra={"brokerage": brokerage.pk,
+                                                         "minutes": minutes})
+    return brokerage

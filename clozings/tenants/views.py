@@ -294,6 +294,51 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "tenants/dashboard.html", {"seat": request.seat})
 
 
+# --- brokerage host: lead alerts (own phone for texts; admins: the first-touch time) ----
+def _lead_alerts_page(request: HttpRequest, *, phone_form=None, sla_form=None,
+                      status: int = 200) -> HttpResponse:
+    return render(request, "tenants/lead_alerts.html", {
+        "phone_form": phone_form or forms.PhoneForm(initial={"phone": request.seat.phone}),
+        "sla_form": sla_form or forms.FirstTouchForm(initial={
+            "first_touch_sla_minutes": request.brokerage.first_touch_sla_minutes}),
+    }, status=status)
+
+
+@seat_required
+def lead_alerts(request: HttpRequest) -> HttpResponse:
+    """GET: the page; POST: the signed-in person's phone for new-lead texts."""
+    if request.method != "POST":
+        return _lead_alerts_page(request)
+    form = forms.PhoneForm(request.POST)
+    if form.is_valid():
+        try:
+            seat = services.set_seat_phone(seat=request.seat, **form.cleaned_data)
+        except ValidationError as exc:
+            forms.apply_service_error(form, exc)
+        else:
+            messages.success(request, f"New leads are texted to {seat.phone}." if seat.phone
+                             else "New leads now come by email only.")
+            return redirect("lead_alerts")
+    return _lead_alerts_page(request, phone_form=form, status=400)
+
+
+@admin_required(message="Only an admin of this brokerage can change the first-touch time.")
+@require_POST
+def first_touch_sla(request: HttpRequest) -> HttpResponse:
+    form = forms.FirstTouchForm(request.POST)
+    if form.is_valid():
+        try:
+            services.set_first_touch_sla(brokerage=request.brokerage,
+                                         minutes=form.cleaned_data["first_touch_sla_minutes"])
+        except ValidationError as exc:
+            forms.apply_service_error(form, exc)
+        else:
+            messages.success(request, "First-touch time saved: "
+                             f"{request.brokerage.first_touch_sla_minutes} minutes.")
+            return redirect("lead_alerts")
+    return _lead_alerts_page(request, sla_form=form, status=400)
+
+
 # --- brokerage host: seats ----------------------------------------------------------------
 def _seat_of_this_brokerage(request: HttpRequest, seat_id: int) -> Seat:
     return get_scoped_or_404(Seat.objects.select_related("user"), request, seat_id)
@@ -516,4 +561,6 @@ brokerage_urls: list = [
     path("seats/<int:seat_id>/resend/", seat_resend, name="seat_resend"),
     path("seats/<int:seat_id>/deactivate/", seat_deactivate, name="seat_deactivate"),
     path("invite/<str:token>/", accept_invitation, name="accept_invitation"),
+    path("lead-alerts/", lead_alerts, name="lead_alerts"),
+    path("lead-alerts/first-touch/", first_touch_sla, name="first_touch_sla"),
 ]
