@@ -33,3 +33,13 @@ def brokerages_with_counts() -> QuerySet[Brokerage]:
         .order_by("slug")
     )
 
+
+
+def active_seats() -> QuerySet[Seat]:
+    """Every active seat with its brokerage, for staff picking an agent (one query)."""
+    return (Seat.objects.filter(status=Seat.Status.ACTIVE).select_related("brokerage")
+            .order_by("brokerage__name", "name", "email", "pk"))
+
+
+def seat(*, seat_id: int) -> Seat | None:
+    return Seat.objects.filter(pk=seat_id).first()
