@@ -15,6 +15,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -22,8 +23,10 @@ from django.utils import timezone
 from clozings.crm import services as crm_services
 from clozings.distribution import fair_share, notifications
 from clozings.distribution.models import InboundLead, RoutingState
+from clozings.platform.errors import Conflict, NotFound
 from clozings.platform.tenancy import in_schema
 from clozings.tenants.models import Seat
+from clozings.territories import selectors as territory_selectors
 from clozings.territories.models import Reservation, Territory
 
 logger = logging.getLogger(__name__)
@@ -173,16 +176,18 @@ def _locked_state(territory: Territory) -> RoutingState:
 MISSED_SLA = "the agent had this lead and did not touch it within the first-touch SLA"
 
 
-def decide(*, lead: InboundLead, now: datetime,
+def decide(*, lead: InboundLead, now: datetime, zip_code: str | None = None,
            exclude_seat_ids: frozenset[int] = frozenset()) -> Decision:
     """Pick the holder for a lead (inside route_lead's transaction), with the log entry
-    that explains it. `exclude_seat_ids`: agents who had the lead already (a re-route
-    after a missed first-touch SLA; the same-person rule does not apply then)."""
-    holders = list(Reservation.objects.filter(territory__zip_code=lead.zip_code)
+    that explains it. `zip_code`: among that ZIP's holders instead of the lead's own.
+    `exclude_seat_ids`: agents who had the lead already (a re-route after a missed
+    first-touch SLA; the same-person rule does not apply then)."""
+    zip_code = zip_code or lead.zip_code
+    holders = list(Reservation.objects.filter(territory__zip_code=zip_code)
                    .exclude(status=Reservation.Status.RELEASED)
                    .select_related("seat__brokerage", "brokerage", "territory")
                    .order_by("activated_at", "id"))
-    log: dict = {"at": now.isoformat(), "zip_code": lead.zip_code, "chosen": None}
+    log: dict = {"at": now.isoformat(), "zip_code": zip_code, "chosen": None}
     if not holders:
         log.update(rule="no_holder", why="nobody holds this ZIP", candidates=[])
         return Decision(log=log)
@@ -244,3 +249,77 @@ def set_holder_weight(*, reservation: Reservation, weight: int) -> RoutingState:
         state.weights = {**state.weights, str(reservation.pk): weight}
         state.save(update_fields=["weights"])
     return state
+
+
+# --- the orphan queue -----------------------------------------------------------------------
+MAX_RADIUS_MILES = 250
+
+
+def assign_orphan(*, inbound_lead_id: int, by, seat: Seat | None = None,
+                  within_miles: float | None = None) -> InboundLead:
+    """Staff send an orphaned lead to an agent: `seat` (any active seat), or the nearest
+    eligible holder of a ZIP within `within_miles` of the lead's (nearest ZIP first, its
+    holders under the usual rules). Delivered through the same path as a routed lead, with
+    "assigned by staff" in the routing log; a lead no longer orphaned is refused."""
+    if (seat is None) == (within_miles is None):
+        raise ValidationError("Give an agent seat or a radius, not both.")
+    if within_miles is not None and not 0 < within_miles <= MAX_RADIUS_MILES:
+        raise ValidationError({"nearest_within_miles": [
+            f"Give a radius above 0 and at most {MAX_RADIUS_MILES} miles."]})
+    with transaction.atomic():
+        lead = (InboundLead.objects.select_for_update(of=("self",))
+                .select_related("source").filter(pk=inbound_lead_id).first())
+        if lead is None:
+            raise NotFound("No such lead.")
+        if lead.status != STATUS.ORPHANED:
+            raise Conflict(f"This lead is {lead.get_status_display().lower()}, not orphaned.",
+                           code="not_orphaned")
+        now = timezone.now()
+        who = getattr(by, "email", "") or str(by)
+        if seat is not None:
+            decision = _staff_choice(lead=lead, seat=seat, now=now, who=who)
+        else:
+            decision = _nearest(lead=lead, within_miles=within_miles, now=now, who=who)
+        lead.routing_log = [*lead.routing_log, decision.log]
+        lead.routed_at = now
+        _deliver(lead=lead, decision=decision, now=now)
+    logger.info("lead.assigned_by_staff", extra={
+        "inbound_lead": lead.pk, "rule": decision.log["rule"], "brokerage": lead.brokerage_id,
+        "seat": lead.seat_id})
+    return lead
+
+
+def _staff_choice(*, lead: InboundLead, seat: Seat, now: datetime, who: str) -> Decision:
+    seat = Seat.objects.select_related("brokerage").get(pk=seat.pk)
+    if seat.status != Seat.Status.ACTIVE:
+        raise ValidationError({"agent_id": ["This agent's seat is not active."]})
+    reservation = (Reservation.objects.filter(seat=seat, territory__zip_code=lead.zip_code)
+                   .exclude(status=Reservation.Status.RELEASED).first())
+    log = {"at": now.isoformat(), "zip_code": lead.zip_code, "rule": "assigned_by_staff",
+           "why": f"assigned by staff ({who})", "by": who, "candidates": [],
+           "chosen": {"reservation_id": reservation.pk if reservation else None,
+                      "seat_id": seat.pk, "brokerage": seat.brokerage.slug}}
+    return Decision(log=log, seat=seat, reservation=reservation)
+
+
+def _nearest(*, lead: InboundLead, within_miles: float, now: datetime, who: str) -> Decision:
+    territory = Territory.objects.filter(zip_code=lead.zip_code).first()
+    if territory is None:
+        raise Conflict(f"ZIP {lead.zip_code or '(none)'} is not in the catalogue.",
+                       code="no_holder_nearby")
+    nearby = territory_selectors.territory_rows(near=territory, radius_miles=within_miles,
+                                                include_inactive=True)
+    held = set(Reservation.objects.filter(territory__zip_code__in=nearby.values("zip_code"))
+               .exclude(status=Reservation.Status.RELEASED)
+               .values_list("territory__zip_code", flat=True))
+    for place in nearby.filter(zip_code__in=held):
+        decision = decide(lead=lead, now=now, zip_code=place.zip_code)
+        if decision.seat is not None:
+            decision.log.update(
+                rule="nearest_by_staff", by=who,
+                why=(f"sent by staff ({who}) to the nearest eligible holder within "
+                     f"{within_miles:g} miles: ZIP {place.zip_code}, "
+                     f"{place.distance_miles:.1f} miles away; {decision.log['why']}"))
+            return decision
+    raise Conflict(f"No holder within {within_miles:g} miles of ZIP {lead.zip_code} can "
+                   "take a lead now.", code="no_holder_nearby")

@@ -30,7 +30,13 @@ FOREIGN_READS = re.compile(
     ("/staff/territories/", "staff_territories"),
     ("/staff/territories/10001/", "staff_territory_update"),
     ("/staff/tiers/premium/", "staff_tier_update"),
+    ("/staff/orphans/", "staff_orphans"),
+    ("/staff/orphans/7/assign/", "staff_orphan_assign"),
+    ("/staff/delivery/", "staff_delivery"),
     ("/api/v1/brokerages", "api-brokerages"),
+    ("/api/v1/staff/orphans", "api-staff-orphans"),
+    ("/api/v1/staff/orphans/7/assign", "api-staff-orphan-assign"),
+    ("/api/v1/staff/delivery", "api-staff-delivery"),
 ])
 def test_the_staff_pages_and_the_cross_app_staff_api_are_the_consoles(path, name):
     match = resolve(path, urlconf="clozings.platform.urls_public")

@@ -1,10 +1,11 @@
-"""Forms of the staff console's territory pages: the inventory filter, one ZIP's
-settings and a tier's price."""
+"""Forms of the staff console: the territory pages' inventory filter, one ZIP's settings
+and a tier's price; the orphan queue's assignment."""
 
 from __future__ import annotations
 
 from django import forms
 
+from clozings.distribution.routing import MAX_RADIUS_MILES
 from clozings.territories import services
 from clozings.territories.forms import DollarsField
 from clozings.territories.models import Tier
@@ -42,3 +43,24 @@ class TierPriceForm(forms.Form):
         kwargs.setdefault("prefix", f"tier-{tier}")
         super().__init__(*args, **kwargs)
         self.fields["price"].label = f"{Tier(tier).label} price (dollars a month)"
+
+
+class OrphanAssignForm(forms.Form):
+    """Where staff send an orphaned lead: an agent's seat, or the nearest eligible holder
+    within a radius (one of the two)."""
+
+    agent_id = forms.IntegerField(label="Agent seat number", required=False, min_value=1,
+                                  max_value=2**31 - 1,
+                                  widget=forms.NumberInput(attrs={"list": "seats"}),
+                                  help_text="Any active seat; start typing to pick one.")
+    nearest_within_miles = forms.FloatField(
+        label="Nearest holder within (miles)", required=False, min_value=0.1,
+        max_value=MAX_RADIUS_MILES)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if (data.get("agent_id") is None) == (data.get("nearest_within_miles") is None):
+            raise forms.ValidationError("Give an agent seat number or a radius.")
+        return data

@@ -11,4 +11,8 @@ public: list = [
     path("staff/territories/<str:zip_code>/", views.staff_territory_update,
          name="staff_territory_update"),
     path("staff/tiers/<str:tier>/", views.staff_tier_update, name="staff_tier_update"),
+    path("staff/orphans/", views.staff_orphans, name="staff_orphans"),
+    path("staff/orphans/<int:lead_id>/assign/", views.staff_orphan_assign,
+         name="staff_orphan_assign"),
+    path("staff/delivery/", views.staff_delivery, name="staff_delivery"),
 ]

@@ -1,8 +1,11 @@
 """Pages of the staff console (platform host, platform staff only): the brokerages with
-their seats and territories, mail that keeps failing, Stripe events left for staff, and
-the territory inventory with price, tier and slot settings."""
+their seats and territories, mail that keeps failing, Stripe events left for staff, the
+territory inventory with price, tier and slot settings, the orphan queue and the delivery
+figures."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -13,12 +16,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clozings.billing import selectors as billing_selectors
-from clozings.platform.console import selectors
-from clozings.platform.console.forms import InventoryForm, TerritorySettingsForm, TierPriceForm
-from clozings.platform.errors import DomainError
+from clozings.distribution import routing
+from clozings.distribution import selectors as distribution_selectors
+from clozings.platform.console import charts, selectors
+from clozings.platform.console.forms import (
+    InventoryForm,
+    OrphanAssignForm,
+    TerritorySettingsForm,
+    TierPriceForm,
+)
+from clozings.platform.errors import DomainError, NotFound
 from clozings.platform.mail import failing_mail
 from clozings.tenants.decorators import staff_required
 from clozings.territories import selectors as territory_selectors
@@ -121,3 +132,98 @@ def staff_tier_update(request: HttpRequest, tier: str) -> HttpResponse:
             messages.success(request, f"The {tier} tier's price is saved.")
             return redirect("staff_territories")
     return _staff_page(request, tier_forms={tier: form}, status=400)
+
+
+# --- the orphan queue -----------------------------------------------------------------------
+ORPHANS_PER_PAGE = 25
+
+
+def _orphans_page(request: HttpRequest, *, bound: OrphanAssignForm | None = None,
+                  bound_lead: int | None = None, status: int = 200) -> HttpResponse:
+    page = Paginator(distribution_selectors.orphaned_leads(), ORPHANS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    rows = [(lead, lead.routing_log[-1].get("why", "") if lead.routing_log else "",
+             bound if lead.pk == bound_lead else OrphanAssignForm(
+        prefix=f"lead-{lead.pk}", initial={"nearest_within_miles": 10}))
+        for lead in page.object_list]
+    return render(request, "console/orphans.html", {
+        "page": page, "rows": rows, "seats": selectors.active_seats()}, status=status)
+
+
+@staff_required
+def staff_orphans(request: HttpRequest) -> HttpResponse:
+    return _orphans_page(request)
+
+
+@staff_required
+@require_POST
+def staff_orphan_assign(request: HttpRequest, lead_id: int) -> HttpResponse:
+    form = OrphanAssignForm(request.POST, prefix=f"lead-{lead_id}")
+    if form.is_valid():
+        data = form.cleaned_data
+        seat = None
+        if data["agent_id"] is not None:
+            seat = selectors.seat(seat_id=data["agent_id"])
+            if seat is None:
+                form.add_error("agent_id", "No agent seat has this number.")
+        if not form.errors:
+            try:
+                lead = routing.assign_orphan(inbound_lead_id=lead_id, by=request.user,
+                                             seat=seat,
+                                             within_miles=data["nearest_within_miles"])
+            except NotFound:
+                raise Http404("No such lead.") from None
+            except ValidationError as exc:
+                _field_errors(form, exc)
+            except DomainError as exc:
+                if exc.code != "no_holder_nearby":
+                    messages.error(request, exc.message)
+                    return redirect("staff_orphans")
+                form.add_error("nearest_within_miles", exc.message)
+            else:
+                messages.success(request, (
+                    f"Lead {lead.pk} (ZIP {lead.zip_code}) delivered to "
+                    f"{lead.seat.name or lead.seat.email} at {lead.brokerage.name}."))
+                return redirect("staff_orphans")
+    return _orphans_page(request, bound=form, bound_lead=lead_id, status=400)
+
+
+# --- delivery figures -----------------------------------------------------------------------
+WINDOWS = {"24h": ("24 hours", timedelta(hours=24)), "7d": ("7 days", timedelta(days=7)),
+           "30d": ("30 days", timedelta(days=30))}
+
+
+def _with_medians(rows: list[dict]) -> list[dict]:
+    """Rows with their median latencies written for people."""
+    return [{**row, "delivery_p50": charts.duration(row["delivery_seconds"]["p50"]),
+             "first_touch_p50": charts.duration(row["first_touch_seconds"]["p50"])}
+            for row in rows]
+
+
+@staff_required
+def staff_delivery(request: HttpRequest) -> HttpResponse:
+    window = request.GET.get("window", "24h")
+    if window not in WINDOWS:
+        window = "24h"
+    since = timezone.now() - WINDOWS[window][1]
+    totals = distribution_selectors.delivery_totals(since=since)
+    days = distribution_selectors.delivery_by_day(since=since)
+    sources = _with_medians(distribution_selectors.delivery_by_source(since=since))
+    brokerages = _with_medians(distribution_selectors.delivery_by_brokerage(since=since))
+    latency = [(f"{name} p{p}", kind, totals[key][f"p{p}"])
+               for name, kind, key in (("Delivery", "delivered", "delivery_seconds"),
+                                       ("First touch", "routed", "first_touch_seconds"))
+               for p in distribution_selectors.PERCENTILES]
+    return render(request, "console/delivery.html", {
+        "window": window, "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
+        "window_label": WINDOWS[window][0], "since": since, "totals": totals,
+        "statuses": charts.STATUS_ORDER, "days": days,
+        "day_chart": charts.status_by_day(days),
+        "latency": [(label, charts.duration(value)) for label, _, value in latency],
+        "latency_chart": charts.hbars(latency),
+        "sources": sources, "source_chart": charts.hbars(
+            [(row["name"], "delivered", row["total"]) for row in sources], fmt=str),
+        "brokerages": brokerages, "brokerage_chart": charts.hbars(
+            [(row["name"] or "Nobody", "orphaned" if row["slug"] is None else "delivered",
+              row["total"]) for row in brokerages], fmt=str),
+    })
