@@ -70,7 +70,7 @@ def paced(port: int, requests_: list[bytes], rate: float) -> list[_Answer]:
     due_at: dict[int, float] = {}
     answers: list[_Answer | None] = [None] * len(requests_)
     start = time.perf_counter()
-    deadline = start + len(requests_) / rate + 120
+    deadline = start + len(requests_) / rate + 600
     following = 0
     left = len(requests_)
     try:
