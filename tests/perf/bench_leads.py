@@ -19,7 +19,9 @@ Figures, each the median over BENCH_RUNS runs:
 - speed_to_lead_p50 / _p99: leads posted through gunicorn at BENCH_SPEED_RATE per second
   (default 100) for BENCH_SPEED_SECONDS (default 60; the issue's figure is 300), the
   worker consuming as they come; each lead from `received_at` to its CRM lead (with its
-  "Call now" task due) being written. Baseline: lead_delivery_raw_sql per lead, the floor.
+  "Call now" task due) being written. Baseline speed_to_lead_alone_p50 / _p99: the same
+  path with the worker idle, SPEED_ALONE leads posted one at a time, each delivered before
+  the next. lead_delivery_raw_sql_per_lead is printed beside them as the floor.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ SPEED_RATE = float(os.environ.get("BENCH_SPEED_RATE", "100"))
 SPEED_SECONDS = float(os.environ.get("BENCH_SPEED_SECONDS", "60"))
 DELIVERY_TIMEOUT_SECONDS = 300
 QUEUE = "celery"
+SPEED_ALONE = 20
 
 
 # --- an open-loop client: each request on its own connection, opened when it is due ------
@@ -150,7 +153,7 @@ def _intake_requests(key: str, run: str, zips: list[str], count: int) -> list[by
 def _stored_leads(source, run: str, zips: list[str], count: int) -> list[int]:
     """`count` received leads written straight to the ledger (no routing message)."""
     leads = InboundLead.objects.bulk_create([
-        InboundLead(source=source, payload=body, **{k: v for k, v in body.items()})
+        InboundLead(source=source, payload=body, **body)
         for body in (_lead_body(run, n, zips[n % len(zips)]) for n in range(count))])
     return [lead.pk for lead in leads]
 
@@ -336,7 +339,19 @@ def run(context: BenchContext) -> list[dict]:
             floor = figure("lead_delivery_raw_sql_per_lead",
                            [ms / ROUTING_LEADS for ms in raw_ms], **extra)
             speed = {"p50": [], "p99": []}
+            alone = {"p50": [], "p99": []}
             for number in range(context.runs):
+                context.progress(f"leads: speed run {number + 1}: {SPEED_ALONE} leads one at "
+                                 "a time")
+                speeds = []
+                for request in _intake_requests(
+                        issued.key, f"alone-{number}-{uuid.uuid4().hex[:6]}", zips,
+                        SPEED_ALONE):
+                    ids = _ids_of(paced(gunicorn.port, [request], 1.0))
+                    _wait_delivered(ids)
+                    speeds += _speeds_ms(ids, schemas)
+                alone["p50"].append(_percentile(speeds, 0.5))
+                alone["p99"].append(_percentile(speeds, 0.99))
                 context.progress(f"leads: speed run {number + 1}: {speed_count} leads at "
                                  f"{SPEED_RATE:.0f}/s")
                 answers = paced(gunicorn.port, _intake_requests(
@@ -351,8 +366,11 @@ def run(context: BenchContext) -> list[dict]:
             results.append(floor)
             extra = {"brokerages": count, "rate_per_s": SPEED_RATE, "seconds": SPEED_SECONDS,
                      "leads": speed_count}
-            results += [figure(f"speed_to_lead_{name}", speed[name], baseline=floor, **extra)
-                        for name in ("p50", "p99")]
+            for name in ("p50", "p99"):
+                base = figure(f"speed_to_lead_alone_{name}", alone[name], brokerages=count,
+                              leads=SPEED_ALONE)
+                results += [base, figure(f"speed_to_lead_{name}", speed[name], baseline=base,
+                                         **extra)]
         finally:
             worker.stop()
     finally:
