@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install install-dev lint clean
+.PHONY: run test bench faults install install-dev lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(VENV)/.installed-dev
 ## Benchmarks: one JSON line per figure (see README).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m clozings.platform.embedded -- $(BIN)/python -m tests.perf.run_all
+
+## Faults: leads while the worker is SIGKILLed and Redis and PostgreSQL restart (its own
+## services, never the shared ones); every lead delivered exactly once (see README).
+faults: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.perf.faults
 
 ## ruff, DESIGN.md's import contracts (import-linter), the k8s manifests, the Dockerfile.
 lint: $(VENV)/.installed-dev

@@ -45,7 +45,9 @@ def _state() -> dict:
 
 
 @pytest.mark.django_db
-def test_demo_makes_the_demo_brokerage_and_logins_and_a_second_run_changes_nothing():
+def test_demo_makes_the_demo_brokerage_and_logins_and_a_second_run_changes_nothing(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOZINGS_HOME", str(tmp_path))  # the demo lead source's key goes there
     # when
     call_command("demo", verbosity=0)
     after_first = _state()

@@ -1,15 +1,28 @@
 """`clozings demo`: the demo brokerage and its logins, made once; running it again changes
-nothing (existing accounts keep whatever password their owner has set since)."""
+nothing (existing accounts keep whatever password their owner has set since).
+
+It also gives the demo agent a demo ZIP (an active reservation with a demo billing state:
+no Stripe subscription item behind it) and makes a demo lead source, whose key is kept in
+CLOZINGS_HOME/demo-lead-source-key for `clozings simulate`. A key file that is gone gets
+the source a new key (the old one stops working).
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from clozings.distribution import services as distribution_services
+from clozings.distribution.models import LeadSource
+from clozings.platform import embedded
 from clozings.tenants import services
 from clozings.tenants.models import Brokerage, Seat, User
+from clozings.territories import services as territory_services
+from clozings.territories.models import Reservation
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,47 @@ AGENT = DemoLogin("demo agent", "demo-agent@clozings.test", "sixth-touch-closes"
 STAFF = DemoLogin("platform staff", "staff@clozings.test", "lead-desk-on-duty",
                   "Sam Staff")
 LOGINS = (ADMIN, AGENT, STAFF)
+DEMO_ZIP = "10001"
+DEMO_SOURCE = "Demo lead source"
+# The demo reservation's billing state: no Stripe subscription item stands behind it.
+DEMO_STRIPE_ITEM = "si_demo"
+
+
+def demo_key_path() -> Path:
+    return embedded.clozings_home() / "demo-lead-source-key"
+
+
+def _store_key(key: str) -> None:
+    path = demo_key_path()
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+
+
+def _ensure_demo_leads(brokerage: Brokerage) -> list[str]:
+    """The demo agent's demo ZIP and the demo lead source with its key stored."""
+    made: list[str] = []
+    seat = Seat.objects.filter(brokerage=brokerage, email__iexact=AGENT.email).first()
+    if seat is not None and not Reservation.objects.filter(
+            seat=seat, territory__zip_code=DEMO_ZIP).exclude(
+            status=Reservation.Status.RELEASED).exists():
+        reservation = territory_services.hold_slot(seat=seat, zip_code=DEMO_ZIP)
+        territory_services.activate_reservation(reservation_id=reservation.pk,
+                                                stripe_item_id=DEMO_STRIPE_ITEM)
+        made.append(f"ZIP {DEMO_ZIP} reserved for {AGENT.email}")
+
+    source = LeadSource.objects.filter(name=DEMO_SOURCE, revoked_at__isnull=True).first()
+    if source is None:
+        issued = distribution_services.create_lead_source(
+            name=DEMO_SOURCE, cost_per_lead_cents=0, adapter=LeadSource.Adapter.NATIVE)
+    elif not demo_key_path().exists():
+        issued = distribution_services.rotate_lead_source_key(source=source)
+    else:
+        return made
+    _store_key(issued.key)
+    made.append(f"lead source '{DEMO_SOURCE}', its key in {demo_key_path()}")
+    return made
 
 
 def ensure_demo_data() -> list[str]:
@@ -57,11 +111,13 @@ def ensure_demo_data() -> list[str]:
     if not User.objects.filter(email__iexact=STAFF.email).exists():
         User.objects.create_user(STAFF.email, STAFF.password, name=STAFF.name, is_staff=True)
         made.append(f"platform staff account {STAFF.email}")
+    made += _ensure_demo_leads(brokerage)
     return made
 
 
 class Command(BaseCommand):
-    help = "Create the demo brokerage (slug 'demo') and its logins; safe to run again."
+    help = ("Create the demo brokerage (slug 'demo'), its logins, the demo agent's ZIP and a "
+            "demo lead source; safe to run again.")
 
     def handle(self, *args, **options) -> None:
         made = ensure_demo_data()

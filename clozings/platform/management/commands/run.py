@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clozings.billing.stripe_client import register_local_webhook
 from clozings.platform import embedded
-from clozings.platform.management.commands.demo import DEMO_SLUG, LOGINS
+from clozings.platform.management.commands.demo import DEMO_SLUG, DEMO_ZIP, LOGINS
 
 GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 STOP_TIMEOUT_SECONDS = 30.0
@@ -303,6 +303,10 @@ class Command(BaseCommand):
             lines.append("  demo logins (email / password):")
             lines += [f"    {login.who:<22} {login.email:<26} {login.password}"
                       for login in LOGINS]
+            lines.append(f"  demo leads:      ZIP {DEMO_ZIP} is the demo agent's; the demo lead "
+                         f"source's key is in {env['CLOZINGS_HOME']}/demo-lead-source-key")
+            lines.append(f"                   try: clozings simulate --leads 200 --rate 20 "
+                         f"--host http://{domain}:{port}")
         home = env["CLOZINGS_HOME"]
         database = (f"embedded, in {home}/pgdata" if "postgres" in embedded.started
                     else "DATABASE_URL")

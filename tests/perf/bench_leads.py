@@ -1,0 +1,378 @@
+"""Lead intake and distribution, as deployed: gunicorn (the project's gunicorn.conf.py, 2
+workers) and a real Celery worker (prefork, as `clozings run` starts it) on the benchmark
+database, over min(BENCH_BROKERAGES, 50) brokerages, each with one agent holding one ZIP;
+leads are spread over those ZIPs round robin. Each lead has its own email and no phone, so
+that none is "the same person again".
+
+Figures, each the median over BENCH_RUNS runs:
+- lead_intake_p50 / _p99: `POST /api/v1/leads` at BENCH_INTAKE_RATE requests/s (default
+  200) for BENCH_INTAKE_SECONDS (default 5), one connection per request opened when it is
+  due (an open loop: a slow answer does not slow the sending), each timed from the moment
+  it was due until its whole answer arrived; baseline healthz_paced_p50 / _p99, `/healthz`
+  (a database and a Redis round trip) under the same load on the same server. No worker
+  runs meanwhile; the routing messages are purged afterwards.
+- lead_routing_delivery: BENCH_ROUTING_LEADS leads (default 1000) waiting in the queue,
+  from the moment the worker starts consuming until the last is delivered (routing
+  decision, CRM lead and task in the brokerage's schema, ledger marked delivered);
+  `leads_per_s` beside it. Baseline lead_delivery_raw_sql: the same rows written with raw
+  psycopg, one transaction per lead, in one connection.
+- speed_to_lead_p50 / _p99: leads posted through gunicorn at BENCH_SPEED_RATE per second
+  (default 100) for BENCH_SPEED_SECONDS (default 60; the issue's figure is 300), the
+  worker consuming as they come; each lead from `received_at` to its CRM lead (with its
+  "Call now" task due) being written. Baseline speed_to_lead_alone_p50 / _p99: the same
+  path with the worker idle, SPEED_ALONE leads posted one at a time, each delivered before
+  the next. lead_delivery_raw_sql_per_lead is printed beside them as the floor.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from clozings.distribution import services as distribution_services
+from clozings.distribution.models import InboundLead
+from clozings.platform.embedded import spawn
+from clozings.tenants import services as tenant_services
+from clozings.tenants.models import Seat, User
+from clozings.territories import services as territory_services
+from clozings.territories.models import Territory
+from tests.perf.bench_reservations import _Answer, _complete, _Gunicorn, _percentile, _request
+from tests.perf.harness import BenchContext, figure
+
+MAX_BROKERAGES = 50
+INTAKE_RATE = float(os.environ.get("BENCH_INTAKE_RATE", "200"))
+INTAKE_SECONDS = float(os.environ.get("BENCH_INTAKE_SECONDS", "5"))
+ROUTING_LEADS = int(os.environ.get("BENCH_ROUTING_LEADS", "1000"))
+SPEED_RATE = float(os.environ.get("BENCH_SPEED_RATE", "100"))
+SPEED_SECONDS = float(os.environ.get("BENCH_SPEED_SECONDS", "60"))
+DELIVERY_TIMEOUT_SECONDS = 300
+QUEUE = "celery"
+SPEED_ALONE = 20
+
+
+# --- an open-loop client: each request on its own connection, opened when it is due ------
+def paced(port: int, requests_: list[bytes], rate: float) -> list[_Answer]:
+    """Send request i at start + i / rate; each answer's ms runs from when it was due."""
+    selector = selectors.DefaultSelector()
+    outgoing: dict[int, bytes] = {}
+    incoming: dict[int, list[bytes]] = {}
+    due_at: dict[int, float] = {}
+    answers: list[_Answer | None] = [None] * len(requests_)
+    start = time.perf_counter()
+    deadline = start + len(requests_) / rate + 600
+    following = 0
+    left = len(requests_)
+    try:
+        while left:
+            now = time.perf_counter()
+            if now > deadline:
+                raise TimeoutError(f"{left} of {len(requests_)} requests got no answer")
+            while following < len(requests_) and start + following / rate <= now:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                code = sock.connect_ex(("127.0.0.1", port))
+                if code not in (0, errno.EINPROGRESS):
+                    raise OSError(code, f"connect: {os.strerror(code)}")
+                outgoing[following] = requests_[following]
+                incoming[following] = []
+                due_at[following] = start + following / rate
+                selector.register(sock, selectors.EVENT_WRITE, following)
+                following += 1
+            next_due = start + following / rate if following < len(requests_) else now + 1
+            events = selector.select(timeout=max(0.0, min(next_due - time.perf_counter(), 1)))
+            for key, mask in events:
+                index, sock = key.data, key.fileobj
+                if mask & selectors.EVENT_WRITE:
+                    sent = sock.send(outgoing[index])
+                    outgoing[index] = outgoing[index][sent:]
+                    if not outgoing[index]:
+                        selector.modify(sock, selectors.EVENT_READ, index)
+                    continue
+                chunk = sock.recv(65536)
+                incoming[index].append(chunk)
+                raw = b"".join(incoming[index])
+                if chunk and not _complete(raw):
+                    continue
+                answers[index] = _Answer(raw, (time.perf_counter() - due_at[index]) * 1000)
+                selector.unregister(sock)
+                sock.close()
+                left -= 1
+    finally:
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+        selector.close()
+    return answers  # type: ignore[return-value]
+
+
+# --- the brokerages, their agents and ZIPs ---------------------------------------------------
+def _holders(count: int) -> list[tuple[str, int, str, int]]:
+    """(ZIP, seat id, schema, reservation id) of `count` new brokerages' agents."""
+    zips = list(Territory.objects.filter(is_active=True).order_by("zip_code")
+                .values_list("zip_code", flat=True)[:count])
+    made = []
+    for zip_code in zips:
+        slug = f"bench-lead-{uuid.uuid4().hex[:6]}"
+        brokerage = tenant_services.provision_brokerage(
+            name=slug, slug=slug, admin_email=f"admin@{slug}.bench", admin_name="Bench Admin",
+            admin_password="bench-password-not-secret-1")
+        user = User.objects.create(email=f"agent@{slug}.bench", name="Bench Agent")
+        seat = Seat.objects.create(brokerage=brokerage, user=user, email=user.email,
+                                   status=Seat.Status.ACTIVE, activated_at=timezone.now())
+        held = territory_services.hold_slot(seat=seat, zip_code=zip_code)
+        territory_services.activate_reservation(reservation_id=held.pk,
+                                                stripe_item_id=f"si_bench_{held.pk}")
+        made.append((zip_code, seat.pk, brokerage.schema_name, held.pk))
+    return made
+
+
+def _lead_body(run: str, number: int, zip_code: str) -> dict:
+    return {"external_id": f"{run}-{number}", "first_name": "Bench", "last_name": str(number),
+            "email": f"{run}-{number}@bench.example", "zip_code": zip_code, "intent": "buy"}
+
+
+def _intake_requests(key: str, run: str, zips: list[str], count: int) -> list[bytes]:
+    host = settings.CLOZINGS_DOMAIN
+    return [_request("POST", "/api/v1/leads", host, token=key,
+                     body=_lead_body(run, n, zips[n % len(zips)])) for n in range(count)]
+
+
+def _stored_leads(source, run: str, zips: list[str], count: int) -> list[int]:
+    """`count` received leads written straight to the ledger (no routing message)."""
+    leads = InboundLead.objects.bulk_create([
+        InboundLead(source=source, payload=body, **body)
+        for body in (_lead_body(run, n, zips[n % len(zips)]) for n in range(count))])
+    return [lead.pk for lead in leads]
+
+
+def _wait_delivered(ids: list[int]) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    while InboundLead.objects.filter(pk__in=ids, status="delivered").count() < len(ids):
+        stuck = InboundLead.objects.filter(pk__in=ids).exclude(status__in=(
+            "received", "delivered")).values_list("status", flat=True)[:1]
+        if stuck:
+            raise RuntimeError(f"a benchmark lead ended {stuck[0]}, not delivered")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark leads were not all delivered in time")
+        time.sleep(0.02)
+
+
+# --- the worker ------------------------------------------------------------------------------
+class _Worker:
+    def __init__(self, log_dir: Path):
+        from clozings.platform.celery import app
+
+        self.app = app
+        self.name = f"bench-leads-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+        self.log = (log_dir / "worker.log").open("wb")
+        self.process = spawn(
+            [sys.executable, "-m", "celery", "-A", "clozings.platform.celery", "worker",
+             "--hostname", self.name, "--loglevel", "WARNING", "--without-mingle",
+             "--without-gossip"], env=dict(os.environ), stdout=self.log,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[self.name], timeout=0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the benchmark's Celery worker did not start")
+
+    def consume(self, on: bool) -> None:
+        control = self.app.control.add_consumer if on else self.app.control.cancel_consumer
+        control(QUEUE, destination=[self.name], reply=True, timeout=5)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.log.close()
+
+
+# --- the raw-SQL ceiling ---------------------------------------------------------------------
+def _raw_delivery(ids: list[int], holders: dict[str, tuple[int, str, int]]) -> None:
+    """What delivery writes, with raw psycopg, one transaction per lead."""
+    from psycopg.types.json import Jsonb
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params) as raw:
+        for lead_id in ids:
+            with raw.transaction():
+                row = raw.execute(
+                    "SELECT first_name, last_name, email, phone, zip_code, intent, timeframe,"
+                    " message, campaign FROM distribution_inboundlead WHERE id = %s"
+                    " AND status = 'received' FOR UPDATE", (lead_id,)).fetchone()
+                seat_id, schema, reservation_id = holders[row[4]]
+                now = timezone.now()
+                crm_lead = raw.execute(
+                    f'INSERT INTO "{schema}".crm_lead (inbound_lead_id, agent_id, first_name,'
+                    " last_name, email, phone, zip_code, intent, timeframe, message,"
+                    " source_name, campaign, stage, created_at, last_inquiry_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'Bench', %s, 'new',"
+                    " %s, %s) RETURNING id",
+                    (lead_id, seat_id, *row[:8], row[8], now, now)).fetchone()[0]
+                raw.execute(
+                    f'INSERT INTO "{schema}".crm_task (lead_id, agent_id, title, due_at,'
+                    " created_at) VALUES (%s, %s, 'Call now', %s, %s)",
+                    (crm_lead, seat_id, now, now))
+                raw.execute(
+                    "UPDATE distribution_inboundlead SET status = 'delivered', routed_at = %s,"
+                    " delivered_at = %s, seat_id = %s, reservation_id = %s, brokerage_id ="
+                    " (SELECT brokerage_id FROM territories_reservation WHERE id = %s),"
+                    " routing_log = %s WHERE id = %s",
+                    (now, now, seat_id, reservation_id, reservation_id,
+                     Jsonb([{"rule": "exclusive", "chosen": {"seat": seat_id}}]), lead_id))
+
+
+# --- speed to lead -----------------------------------------------------------------------------
+def _speeds_ms(ids: list[int], schemas: list[str]) -> list[float]:
+    """Per lead: from received_at to its CRM lead's created_at, in one query."""
+    crm = " UNION ALL ".join(
+        f'SELECT inbound_lead_id, created_at FROM "{schema}".crm_lead' for schema in schemas)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXTRACT(EPOCH FROM (crm.created_at - inbound.received_at)) * 1000"
+            f" FROM distribution_inboundlead inbound JOIN ({crm}) crm"
+            " ON crm.inbound_lead_id = inbound.id WHERE inbound.id = ANY(%s)", [ids])
+        return [float(row[0]) for row in cursor.fetchall()]
+
+
+def _ids_of(answers: list[_Answer]) -> list[int]:
+    import json
+
+    ids = []
+    for answer in answers:
+        if answer.status != 202:
+            raise RuntimeError(f"intake answered {answer.status}: {answer.raw[:300]!r}")
+        ids.append(json.loads(answer.raw.split(b"\r\n\r\n", 1)[1])["id"])
+    return ids
+
+
+def run(context: BenchContext) -> list[dict]:
+    count = min(context.brokerages, MAX_BROKERAGES)
+    context.progress(f"leads: {count} brokerages, each with an agent holding a ZIP")
+    holders = _holders(count)
+    zips = [zip_code for zip_code, *_ in holders]
+    by_zip = {zip_code: (seat, schema, reservation)
+              for zip_code, seat, schema, reservation in holders}
+    schemas = [schema for _, _, schema, _ in holders]
+    issued = distribution_services.create_lead_source(
+        name="Bench source", cost_per_lead_cents=0, adapter="native")
+    from clozings.platform.celery import app
+
+    app.control.purge()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-leads-"))
+    gunicorn = _Gunicorn(localstripe="http://127.0.0.1:9", log_dir=log_dir)
+    results: list[dict] = []
+    try:
+        # intake beside /healthz, without a worker (after a few to warm both workers up)
+        _ids_of(paced(gunicorn.port, _intake_requests(issued.key, "warm-up", zips, 10), 10))
+        intake_count = max(1, round(INTAKE_RATE * INTAKE_SECONDS))
+        probe = _request("GET", "/healthz", settings.CLOZINGS_DOMAIN)
+        intake, healthz = {"p50": [], "p99": []}, {"p50": [], "p99": []}
+        for number in range(context.runs):
+            context.progress(f"leads: intake run {number + 1}: {intake_count} requests at "
+                             f"{INTAKE_RATE:.0f}/s, then /healthz the same")
+            run_id = f"intake-{number}-{uuid.uuid4().hex[:6]}"
+            answers = paced(gunicorn.port, _intake_requests(issued.key, run_id, zips,
+                                                            intake_count), INTAKE_RATE)
+            _ids_of(answers)
+            checks = paced(gunicorn.port, [probe] * intake_count, INTAKE_RATE)
+            assert all(a.status == 200 for a in checks), "healthz failed under load"
+            for share, name in ((0.5, "p50"), (0.99, "p99")):
+                intake[name].append(_percentile([a.ms for a in answers], share))
+                healthz[name].append(_percentile([a.ms for a in checks], share))
+        app.control.purge()
+        extra = {"brokerages": count, "rate_per_s": INTAKE_RATE, "requests": intake_count}
+        for name in ("p50", "p99"):
+            base = figure(f"healthz_paced_{name}", healthz[name], **extra)
+            results += [base, figure(f"lead_intake_{name}", intake[name], baseline=base,
+                                     **extra)]
+
+        # routing + delivery throughput beside the raw-SQL ceiling
+        worker = _Worker(log_dir)
+        try:
+            raw_ms, worker_ms = [], []
+            for number in range(context.runs):
+                context.progress(f"leads: routing run {number + 1}: {ROUTING_LEADS} leads, "
+                                 "raw SQL then the worker")
+                ids = _stored_leads(issued.source, f"raw-{number}-{uuid.uuid4().hex[:6]}",
+                                    zips, ROUTING_LEADS)
+                started = time.perf_counter()
+                _raw_delivery(ids, by_zip)
+                raw_ms.append((time.perf_counter() - started) * 1000)
+
+                worker.consume(False)
+                ids = _stored_leads(issued.source, f"route-{number}-{uuid.uuid4().hex[:6]}",
+                                    zips, ROUTING_LEADS)
+                from clozings.distribution.tasks import route_lead
+
+                for lead_id in ids:
+                    route_lead.apply_async(kwargs={"inbound_lead_id": lead_id})
+                started = time.perf_counter()
+                worker.consume(True)
+                _wait_delivered(ids)
+                worker_ms.append((time.perf_counter() - started) * 1000)
+            extra = {"brokerages": count, "leads": ROUTING_LEADS}
+            raw = figure("lead_delivery_raw_sql", raw_ms, **extra,
+                         leads_per_s=round(ROUTING_LEADS / statistics.median(raw_ms) * 1000, 1))
+            results += [raw, figure(
+                "lead_routing_delivery", worker_ms, baseline=raw, **extra,
+                leads_per_s=round(ROUTING_LEADS / statistics.median(worker_ms) * 1000, 1))]
+
+            # speed to lead: posted through gunicorn, the worker consuming as they come
+            speed_count = max(1, round(SPEED_RATE * SPEED_SECONDS))
+            floor = figure("lead_delivery_raw_sql_per_lead",
+                           [ms / ROUTING_LEADS for ms in raw_ms], **extra)
+            speed = {"p50": [], "p99": []}
+            alone = {"p50": [], "p99": []}
+            for number in range(context.runs):
+                context.progress(f"leads: speed run {number + 1}: {SPEED_ALONE} leads one at "
+                                 "a time")
+                speeds = []
+                for request in _intake_requests(
+                        issued.key, f"alone-{number}-{uuid.uuid4().hex[:6]}", zips,
+                        SPEED_ALONE):
+                    ids = _ids_of(paced(gunicorn.port, [request], 1.0))
+                    _wait_delivered(ids)
+                    speeds += _speeds_ms(ids, schemas)
+                alone["p50"].append(_percentile(speeds, 0.5))
+                alone["p99"].append(_percentile(speeds, 0.99))
+                context.progress(f"leads: speed run {number + 1}: {speed_count} leads at "
+                                 f"{SPEED_RATE:.0f}/s")
+                answers = paced(gunicorn.port, _intake_requests(
+                    issued.key, f"speed-{number}-{uuid.uuid4().hex[:6]}", zips, speed_count),
+                    SPEED_RATE)
+                ids = _ids_of(answers)
+                _wait_delivered(ids)
+                speeds = _speeds_ms(ids, schemas)
+                assert len(speeds) == len(ids), "a delivered lead has no CRM lead"
+                speed["p50"].append(_percentile(speeds, 0.5))
+                speed["p99"].append(_percentile(speeds, 0.99))
+            results.append(floor)
+            extra = {"brokerages": count, "rate_per_s": SPEED_RATE, "seconds": SPEED_SECONDS,
+                     "leads": speed_count}
+            for name in ("p50", "p99"):
+                base = figure(f"speed_to_lead_alone_{name}", alone[name], brokerages=count,
+                              leads=SPEED_ALONE)
+                results += [base, figure(f"speed_to_lead_{name}", speed[name], baseline=base,
+                                         **extra)]
+        finally:
+            worker.stop()
+    finally:
+        gunicorn.stop()
+    return results

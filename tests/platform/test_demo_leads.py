@@ -1,0 +1,44 @@
+"""`clozings demo` gives the demo agent a demo ZIP and makes a demo lead source whose key
+`clozings simulate` finds in CLOZINGS_HOME."""
+
+import pytest
+from django.core.management import call_command
+
+from clozings.distribution import services as distribution_services
+from clozings.distribution.models import LeadSource
+from clozings.platform.management.commands.demo import AGENT, DEMO_SLUG, DEMO_ZIP, demo_key_path
+from clozings.territories.models import Reservation
+from tests.territories.factories import ensure_catalogue
+
+
+@pytest.mark.django_db
+def test_demo_gives_the_agent_a_zip_and_a_lead_source_whose_key_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOZINGS_HOME", str(tmp_path))
+    ensure_catalogue()
+
+    call_command("demo", verbosity=0)
+    key = demo_key_path().read_text().strip()
+    call_command("demo", verbosity=0)  # a second run changes nothing
+
+    reservation = Reservation.objects.get(seat__email=AGENT.email)
+    assert (reservation.territory.zip_code, reservation.status) == (DEMO_ZIP, "active")
+    assert reservation.brokerage.slug == DEMO_SLUG
+    source = LeadSource.objects.get()
+    assert distribution_services.source_for_key(key) == source
+    assert demo_key_path().read_text().strip() == key
+    assert oct(demo_key_path().stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.django_db
+def test_demo_issues_a_new_key_when_the_stored_one_is_gone(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOZINGS_HOME", str(tmp_path))
+    ensure_catalogue()
+    call_command("demo", verbosity=0)
+    old = demo_key_path().read_text().strip()
+    demo_key_path().unlink()
+
+    call_command("demo", verbosity=0)
+
+    new = demo_key_path().read_text().strip()
+    assert new != old and distribution_services.source_for_key(old) is None
+    assert distribution_services.source_for_key(new) == LeadSource.objects.get()
