@@ -44,7 +44,7 @@ def test_simulate_posts_leads_through_the_http_api_into_the_agents_crm(
 
 @pytest.mark.django_db
 def test_simulate_says_clearly_what_it_cannot_do(live_server):
-    with pytest.raises(CommandError, match="no fub intake endpoint"):
+    with pytest.raises(CommandError, match="does not speak the fub adapter"):
         call_command("simulate", adapter="fub", key="k", host=live_server.url)
     with pytest.raises(CommandError, match="--rate"):
         call_command("simulate", rate=0, key="k", host=live_server.url)

@@ -109,8 +109,8 @@ class Command(BaseCommand):
                **options) -> None:
         if adapter != "native":
             raise CommandError(
-                f"--adapter {adapter}: this build has no {adapter} intake endpoint yet; "
-                "only the native API (/api/v1/leads and /api/v1/leads/batch) is simulated.")
+                f"--adapter {adapter}: simulate does not speak the {adapter} adapter yet; "
+                "it sends through the native API (/api/v1/leads and /api/v1/leads/batch).")
         if not 1 <= leads <= MAX_LEADS:
             raise CommandError(f"--leads must be between 1 and {MAX_LEADS}, not {leads}.")
         if not 0 < rate <= MAX_RATE:
@@ -236,8 +236,8 @@ class Command(BaseCommand):
             + (f"  (not yet: {waiting})" if waiting else ""),
             f"  intake latency per request: p50 {percentile(latencies, 0.5):.1f} ms, "
             f"p99 {percentile(latencies, 0.99):.1f} ms over {len(latencies)} requests",
-            "  adapters (Follow Up Boss, Meta, Google): not simulated; this build has only "
-            "the native intake API",
+            "  adapters (Follow Up Boss, Meta, Google): not simulated; simulate sends "
+            "through the native intake API only",
         ]
         lines += [f"  failed request: {failure}" for failure in tally.failed[:5]]
         self.stdout.write("\n".join(lines))
