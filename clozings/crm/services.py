@@ -38,6 +38,9 @@ class RoutedLead:
     consent: dict | None
     source_name: str
     received_at: datetime
+    reservation_id: int | None = None  # the public reservation it came through (ROI)
+    cost_cents: int | None = None  # what the source charged for it (ROI per source)
+    routing_note: str = ""  # why this agent, for the lead's timeline
 
 
 def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
@@ -65,7 +68,9 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
             price_min_cents=routed.price_min_cents, price_max_cents=routed.price_max_cents,
             timeframe=routed.timeframe, message=routed.message,
             source_name=routed.source_name, campaign=routed.campaign, consent=routed.consent,
-            created_at=now, last_inquiry_at=now)
+            reservation_id=routed.reservation_id, cost_cents=routed.cost_cents,
+            routing_note=routed.routing_note, created_at=now, last_inquiry_at=now,
+            stage_changed_at=now)
         Task.objects.create(lead=lead, agent_id=agent.pk, title=FIRST_TASK_TITLE, due_at=now)
     logger.info("crm.lead_received", extra={"lead": lead.pk, "agent": agent.pk,
                                             "inbound_lead": routed.inbound_lead_id})

@@ -95,6 +95,18 @@ class InboundLead(models.Model):
     # One entry per routing decision: the rule, the chosen holder and why, and every
     # candidate with the reason it was passed over.
     routing_log = models.JSONField(default=list, blank=True)
+    # Follow-up facts projected from the brokerage's CRM in the same transaction as they
+    # happen (crm signals -> distribution.receivers), so staff dashboards read one table:
+    # touches so far, the last one, the CRM stage and when it changed, the open next task's
+    # due time (overdue = before now), and the sale when the lead closes.
+    touches = models.PositiveIntegerField(default=0, db_default=0)
+    last_touch_at = models.DateTimeField(null=True, blank=True)
+    crm_stage = models.CharField(max_length=20, blank=True, default="", db_default="")
+    crm_stage_at = models.DateTimeField(null=True, blank=True)
+    next_task_due_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    sale_price_cents = models.BigIntegerField(null=True, blank=True)
+    commission_cents = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -119,6 +131,9 @@ class InboundLead(models.Model):
             models.Index(fields=["brokerage", "email", "received_at"],
                          name="inbound_lead_brokerage_email"),
             models.Index(fields=["status", "received_at"], name="inbound_lead_status"),
+            # the follow-up SLA page: open leads with an overdue next step
+            models.Index(fields=["next_task_due_at"], name="inbound_lead_next_task",
+                         condition=Q(next_task_due_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -74,8 +74,8 @@ def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
     return lead
 
 
-def deliver_to(*, lead: InboundLead, seat: Seat,
-               repeat_of: InboundLead | None = None) -> None:
+def deliver_to(*, lead: InboundLead, seat: Seat, repeat_of: InboundLead | None = None,
+               reservation_id: int | None = None) -> None:
     """Write the lead into the seat's brokerage's CRM and queue the agent's notification
     (inside the caller's transaction, the inbound lead locked)."""
     routed = crm_services.RoutedLead(
@@ -83,7 +83,9 @@ def deliver_to(*, lead: InboundLead, seat: Seat,
         email=lead.email, phone=lead.phone, zip_code=lead.zip_code, intent=lead.intent,
         price_min_cents=lead.price_min_cents, price_max_cents=lead.price_max_cents,
         timeframe=lead.timeframe, message=lead.message, campaign=lead.campaign,
-        consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at)
+        consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at,
+        reservation_id=reservation_id, cost_cents=lead.source.cost_per_lead_cents,
+        routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "")
     with in_schema(seat.brokerage.schema_name):
         crm_lead = crm_services.receive_routed_lead(
             routed=routed, agent=seat,
@@ -93,7 +95,8 @@ def deliver_to(*, lead: InboundLead, seat: Seat,
 
 def _deliver(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
     seat = decision.seat
-    deliver_to(lead=lead, seat=seat, repeat_of=decision.repeat_of)
+    deliver_to(lead=lead, seat=seat, repeat_of=decision.repeat_of,
+               reservation_id=decision.reservation.pk if decision.reservation else None)
     lead.status = STATUS.DELIVERED
     lead.brokerage, lead.seat, lead.reservation = seat.brokerage, seat, decision.reservation
     lead.is_repeat = decision.repeat_of is not None

@@ -89,6 +89,10 @@ class Brokerage(TenantMixin):
     # First-touch SLA: a delivered lead nobody touched within this many minutes is re-routed
     # (shared ZIP) or its agent and the admins alerted (exclusive ZIP).
     first_touch_sla_minutes = models.PositiveSmallIntegerField(default=5, db_default=5)
+    # Follow-up: an overdue task reminds its agent at once and, after this many hours, the
+    # admins. The postal address goes at the foot of every automated email (CAN-SPAM).
+    overdue_escalation_hours = models.PositiveSmallIntegerField(default=24, db_default=24)
+    postal_address = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     # Schemas are provisioned by tenants.services.provision_brokerage, not on save().
     auto_create_schema = False
@@ -140,6 +144,14 @@ class Seat(models.Model):
     monthly_cap = models.PositiveIntegerField(null=True, blank=True)
     # Where new leads are texted (E.164; blank: mail only).
     phone = models.CharField(max_length=20, blank=True, default="", db_default="")
+    # The daily digest of today's follow-ups goes out at this hour of the agent's own time
+    # zone (None: no digest).
+    digest_hour = models.PositiveSmallIntegerField(null=True, blank=True, default=7,
+                                                   db_default=7)
+    digest_sent_on = models.DateField(null=True, blank=True)  # the agent's local date
+    # The private calendar link (iCalendar feed of open tasks): only its SHA-256 is kept.
+    calendar_token_hash = models.CharField(max_length=64, blank=True, default="",
+                                           db_default="")
 
     class Meta:
         constraints = [
