@@ -1,65 +1,96 @@
-"""CRM pages on the brokerage host: the agent's "My leads" (phone first, newest on top)
-and logging a touch on one of them."""
+"""CRM pages on the brokerage host: "All leads" (newest on top, by stage, searchable) and
+logging a touch on a lead (from Today, the lead page or the list). Today is in
+views_today.py, the lead page in views_lead.py; the routes of all three are here."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import formats, timezone
 from django.views.decorators.http import require_POST
 
-from clozings.crm import selectors, services
-from clozings.crm.models import Activity
+from clozings.crm import selectors_pages as pages
+from clozings.crm import services, views_lead, views_today
+from clozings.crm.forms import STAGE_CHOICES, TouchForm
+from clozings.crm.models import Lead, Task
 from clozings.tenants.decorators import seat_required
 
-TOUCH_KINDS = [(kind, label) for kind, label in Activity.Kind.choices
-               if kind in (Activity.Kind.CALL, Activity.Kind.TEXT, Activity.Kind.EMAIL)]
 
-
-class TouchForm(forms.Form):
-    kind = forms.ChoiceField(label="What you did", choices=TOUCH_KINDS,
-                             initial=Activity.Kind.CALL)
-    outcome = forms.ChoiceField(label="How it went", required=False,
-                                choices=[("", "—"), *Activity.Outcome.choices])
-    note = forms.CharField(label="Note", required=False, max_length=2000,
-                           widget=forms.Textarea(attrs={"rows": 2}))
+def _leads_page(request: HttpRequest, *, failed=None, failed_lead=None,
+                status: int = 200) -> HttpResponse:
+    stage = request.GET.get("stage", "")
+    if stage not in Lead.Stage.values:
+        stage = ""
+    query = request.GET.get("q", "")[:100].strip()
+    leads = pages.all_leads_of(seat=request.seat, stage=stage, query=query)
+    return render(request, "crm/my_leads.html", {
+        "leads": leads, "form": TouchForm(), "failed": failed, "failed_lead": failed_lead,
+        "stage": stage, "q": query, "stages": STAGE_CHOICES,
+        "areas": pages.areas_of({lead.zip_code for lead in leads}),
+    }, status=status)
 
 
 @seat_required
 def my_leads(request: HttpRequest) -> HttpResponse:
-    leads = list(selectors.leads_of(agent=request.seat)[:selectors.MY_LEADS_LIMIT])
-    return render(request, "crm/my_leads.html", {"leads": leads, "form": TouchForm()})
+    return _leads_page(request)
+
+
+def next_step_text(task: Task | None, now=None) -> str:
+    """ "Next: Call on Dec 5, 2026." for the flash message after a logged touch."""
+    if task is None:
+        return ""
+    now = now or timezone.now()
+    due = timezone.localtime(task.due_at)
+    what = task.title or task.get_channel_display()
+    if task.due_at <= now:
+        return f" Next: {what}, due now."
+    if due.date() == timezone.localtime(now).date():
+        return f" Next: {what} today at {formats.time_format(due, 'TIME_FORMAT')}."
+    return f" Next: {what} on {formats.date_format(due, 'DATE_FORMAT')}."
 
 
 @seat_required
 @require_POST
 def log_touch(request: HttpRequest, lead_id: int) -> HttpResponse:
-    lead = selectors.lead_of(agent=request.seat, lead_id=lead_id)
+    lead = pages.lead_for(seat=request.seat, lead_id=lead_id)
     if lead is None:
         raise Http404("No such lead among yours.")
     form = TouchForm(request.POST)
     if form.is_valid():
+        data = dict(form.cleaned_data)
+        return_to = data.pop("return_to") or "leads"
         try:
-            activity = services.log_activity(lead=lead, by=request.seat, **form.cleaned_data)
+            activity = services.log_activity(lead=lead, by=request.seat, **data)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
         else:
             how = f" ({activity.get_outcome_display().lower()})" if activity.outcome else ""
-            messages.success(request, f"Logged a {activity.get_kind_display().lower()}{how} "
-                                      f"with {lead.name or lead.phone or lead.email}.")
+            messages.success(
+                request, f"Logged a {activity.get_kind_display().lower()}{how} with "
+                         f"{lead.name or lead.phone or lead.email}."
+                         + next_step_text(pages.open_task_of(lead)))
+            if return_to == "today":
+                return redirect("today")
+            if return_to == "lead":
+                return redirect("lead_detail", lead.pk)
             return redirect("my_leads")
-    leads = list(selectors.leads_of(agent=request.seat)[:selectors.MY_LEADS_LIMIT])
-    return render(request, "crm/my_leads.html",
-                  {"leads": leads, "form": TouchForm(), "failed": form, "failed_lead": lead.pk},
-                  status=400)
+    return_to = request.POST.get("return_to")
+    if return_to == "today":
+        return views_today.today_page(request, failed=form, failed_lead=lead.pk, status=400)
+    if return_to == "lead":
+        return views_lead.lead_page(request, lead, touch_form=form, status=400)
+    return _leads_page(request, failed=form, failed_lead=lead.pk, status=400)
 
 
 brokerage_urls = [
+    path("today/", views_today.today, name="today"),
     path("leads/", my_leads, name="my_leads"),
+    path("leads/<int:lead_id>/", views_lead.lead_detail, name="lead_detail"),
     path("leads/<int:lead_id>/touch/", log_touch, name="lead_log_touch"),
+    *views_lead.urls,
 ]

@@ -5,13 +5,15 @@ from django.urls import include, path
 from clozings.billing import urls as billing_urls
 from clozings.crm import urls as crm_urls
 from clozings.distribution import urls as distribution_urls
-from clozings.platform import views
+from clozings.platform import home, views
 from clozings.platform.urls_common import common
 from clozings.tenants import urls as tenants_urls
 from clozings.territories import urls as territories_urls
 
 urlpatterns = [
     *common,
+    # An agent's home is Today; an admin's the brokerage's home (tenants' dashboard).
+    path("", home.home, name="home"),
     path("", include(tenants_urls.brokerage)),
     path("", include(territories_urls.brokerage)),
     path("", include(billing_urls.brokerage)),

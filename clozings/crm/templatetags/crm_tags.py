@@ -18,3 +18,17 @@ def phone(e164: str) -> str:
     style = (phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 1
              else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phonenumbers.format_number(number, style)
+
+
+@register.filter
+def stage_label(value: str) -> str:
+    """A stage's label from its stored value ("under_contract" -> "Under contract")."""
+    from clozings.crm.models import Lead
+
+    return dict(Lead.Stage.choices).get(value, value or "—")
+
+
+@register.filter
+def words(value: str) -> str:
+    """A stored code as words: "text_reply" -> "text reply"."""
+    return (value or "").replace("_", " ")

@@ -1,0 +1,179 @@
+"""Reads behind the agent's pages: Today (what to do now) and the lead page (everything
+about one lead). Callers are in the brokerage's schema. Each read is a fixed number of
+queries, whatever the number of leads (tests/crm/test_pages_today.py counts them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from itertools import chain
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from clozings.crm.models import (
+    Activity,
+    Cadence,
+    Channel,
+    ConsentEvent,
+    Lead,
+    StageChange,
+    Task,
+)
+from clozings.tenants.models import Seat
+from clozings.territories.models import Territory
+
+# Tasks a person carries out (Today lists them); automated steps go out by themselves.
+PERSONAL_CHANNELS = (Channel.CALL, Channel.TEXT, Channel.EMAIL)
+SECTION_LIMIT = 100  # rows per Today section; the heading gives the full count
+TIMELINE_LIMIT = 200
+ALL_LEADS_LIMIT = 100
+
+
+def day_bounds(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The viewer's local day containing `now`: [start, end) as aware datetimes."""
+    local = now.astimezone(tz)
+    start = dt.datetime.combine(local.date(), dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return start, end
+
+
+@dataclass
+class TodayList:
+    new: list[Task]
+    due: list[Task]
+    overdue: list[Task]
+    counts: dict[str, int]
+    upcoming: Task | None = None  # the next task after today, for the empty state
+    areas: dict[str, str] = field(default_factory=dict)  # ZIP -> "City, ST"
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _open_personal_tasks(agent: Seat) -> QuerySet[Task]:
+    return (Task.objects.filter(agent_id=agent.pk, completed_at__isnull=True,
+                                channel__in=PERSONAL_CHANNELS,
+                                lead__stage__in=Lead.OPEN_STAGES)
+            .select_related("lead"))
+
+
+_NEW = Q(lead__stage=Lead.Stage.NEW, lead__first_touch_at__isnull=True)
+
+
+def today_for(*, agent: Seat, now: dt.datetime | None = None,
+              tz: dt.tzinfo | None = None) -> TodayList:
+    """The agent's personal tasks: leads nobody has touched yet (newest first), then tasks
+    due today, then overdue ones (due before today, oldest first). Five queries."""
+    now = now or timezone.now()
+    tz = tz or timezone.get_current_timezone()
+    start, end = day_bounds(now, tz)
+    tasks = _open_personal_tasks(agent)
+    counts = tasks.aggregate(
+        new=Count("pk", filter=_NEW),
+        due=Count("pk", filter=~_NEW & Q(due_at__gte=start, due_at__lt=end)),
+        overdue=Count("pk", filter=~_NEW & Q(due_at__lt=start)))
+    new = list(tasks.filter(_NEW).order_by("-lead__last_inquiry_at", "-pk")[:SECTION_LIMIT])
+    due = list(tasks.exclude(_NEW).filter(due_at__gte=start, due_at__lt=end)
+               .order_by("due_at", "pk")[:SECTION_LIMIT])
+    overdue = list(tasks.exclude(_NEW).filter(due_at__lt=start)
+                   .order_by("due_at", "pk")[:SECTION_LIMIT])
+    upcoming = tasks.exclude(_NEW).filter(due_at__gte=end).order_by("due_at", "pk").first()
+    today = TodayList(new=new, due=due, overdue=overdue, counts=counts, upcoming=upcoming)
+    today.areas = areas_of({task.lead.zip_code for task in chain(new, due, overdue)})
+    return today
+
+
+def areas_of(zip_codes: set[str]) -> dict[str, str]:
+    """"City, ST" per ZIP code, from the platform's ZIP catalogue (one query)."""
+    zip_codes = {code for code in zip_codes if code}
+    if not zip_codes:
+        return {}
+    return {zip_code: f"{city}, {state}" for zip_code, city, state in
+            Territory.objects.filter(zip_code__in=zip_codes)
+            .values_list("zip_code", "city", "state")}
+
+
+def lead_for(*, seat: Seat, lead_id: int) -> Lead | None:
+    """A lead the seat may open: an agent's own, any of the brokerage's for an admin.
+    Anything else (a colleague's, none) is None, so the page answers 404 alike."""
+    if not 0 < lead_id <= 2**63 - 1:
+        return None
+    leads = Lead.objects.select_related("cadence")
+    if not seat.is_admin:
+        leads = leads.filter(agent_id=seat.pk)
+    return leads.filter(pk=lead_id).first()
+
+
+def open_task_of(lead: Lead) -> Task | None:
+    return (Task.objects.filter(lead=lead, completed_at__isnull=True)
+            .select_related("step").first())
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str  # "activity", "stage", "consent", "routed"
+    item: object
+    by: str = ""  # who did it (a seat's name), empty for the system or the lead
+
+
+def timeline_of(lead: Lead) -> list[TimelineEntry]:
+    """Everything that happened on the lead, newest first: activities (touches, notes,
+    inquiries, automated messages, replies), stage changes, consent records, and how it was
+    routed here. Four queries."""
+    activities = list(Activity.objects.filter(lead=lead)
+                      .order_by("-created_at", "-id")[:TIMELINE_LIMIT])
+    stages = list(StageChange.objects.filter(lead=lead)
+                  .order_by("-created_at", "-id")[:TIMELINE_LIMIT])
+    consents = list(ConsentEvent.objects.filter(lead=lead)
+                    .order_by("-created_at", "-id")[:TIMELINE_LIMIT])
+    seat_ids = {x.by_id for x in chain(activities, stages, consents) if x.by_id}
+    names = seat_names(seat_ids)
+    entries = [TimelineEntry(a.created_at, "activity", a, names.get(a.by_id, ""))
+               for a in activities]
+    entries += [TimelineEntry(s.created_at, "stage", s, names.get(s.by_id, "")) for s in stages]
+    entries += [TimelineEntry(c.created_at, "consent", c, names.get(c.by_id, ""))
+                for c in consents]
+    entries.append(TimelineEntry(lead.created_at, "routed", lead))
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries
+
+
+def seat_names(seat_ids: set[int]) -> dict[int, str]:
+    """A display name per seat id (one query; none when there are no ids)."""
+    if not seat_ids:
+        return {}
+    return {seat.pk: seat.name or (seat.user.name if seat.user else "") or seat.email
+            for seat in Seat.objects.filter(pk__in=seat_ids).select_related("user")}
+
+
+def cadences() -> list[Cadence]:
+    """The brokerage's cadences a lead can be switched to (not archived)."""
+    return list(Cadence.objects.filter(archived_at__isnull=True))
+
+
+def all_leads_of(*, seat: Seat, stage: str = "", query: str = "") -> list[Lead]:
+    """"All leads": the agent's (an admin's own too), newest inquiry first, optionally of
+    one stage and matching a search over name, email, phone and ZIP."""
+    leads = (Lead.objects.filter(agent_id=seat.pk).exclude(stage=Lead.Stage.REASSIGNED)
+             .order_by("-last_inquiry_at", "-id"))
+    if stage:
+        leads = leads.filter(stage=stage)
+    for word in query.split()[:5]:
+        digits = "".join(ch for ch in word if ch.isdigit())
+        match = (Q(first_name__icontains=word) | Q(last_name__icontains=word)
+                 | Q(email__icontains=word))
+        if digits:
+            match |= Q(phone__contains=digits) | Q(zip_code__startswith=digits)
+        leads = leads.filter(match)
+    return list(leads[:ALL_LEADS_LIMIT])
+
+
+def local_zone(name: str) -> dt.tzinfo | None:
+    try:
+        return zoneinfo.ZoneInfo(name) if name else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
