@@ -21,6 +21,9 @@ from django.test import Client
 
 from tests.tenants.factories import BrokerageSetup, ensure_brokerage
 
+# The loopback Twilio stand-in (`twilio` fixture) for every suite that sends texts.
+pytest_plugins = ["tests.twilio_standin"]
+
 
 # --- mail ------------------------------------------------------------------------------
 class _Collector:

@@ -2,25 +2,25 @@
 outbox (OutboundText), both written in the delivery's transaction and keyed on the inbound
 lead and the seat, so a retried delivery never queues either twice.
 
-Texts go out through the SMS_BACKEND setting: "console" prints them, "twilio" sends them
-with Twilio's official client. Like mail, a text is sent by a task after commit, and by
-the text sweeper (beat, every 15 s) when that task is lost or the send failed; sending
-holds the row's lock, so the task and the sweeper never both send one text.
+Texts go out through the kernel's SMS backend (clozings.platform.sms: SMS_BACKEND
+"console" prints them, "twilio" sends them with Twilio's official client). Like mail, a
+text is sent by a task after commit, and by the text sweeper (beat, every 15 s) when that
+task is lost or the send failed; sending holds the row's lock, so the task and the sweeper
+never both send one text.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from clozings.distribution.models import InboundLead, OutboundText
+from clozings.platform import sms
 from clozings.platform.mail import queue_mail, retry_delay
 from clozings.platform.models import OutboundMail
 from clozings.platform.money import format_cents
@@ -92,35 +92,7 @@ def notify_delivery(*, lead: InboundLead, seat: Seat, crm_lead_id: int) -> None:
         "inbound_lead": lead.pk, "seat": seat.pk, "text": bool(seat.phone)})
 
 
-# --- sending texts ----------------------------------------------------------------------
-def _send_console(text: OutboundText) -> str:
-    sys.stdout.write(f"SMS to {text.to}: {text.body}\n")
-    sys.stdout.flush()
-    return ""
-
-
-def _send_twilio(text: OutboundText) -> str:
-    from twilio.rest import Client
-
-    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
-    if settings.TWILIO_API_BASE:
-        client.api.base_url = settings.TWILIO_API_BASE
-    message = client.messages.create(to=text.to, from_=settings.TWILIO_FROM_NUMBER,
-                                     body=text.body)
-    return message.sid or ""
-
-
-BACKENDS = {"console": _send_console, "twilio": _send_twilio}
-
-
-def _backend():
-    try:
-        return BACKENDS[settings.SMS_BACKEND]
-    except KeyError:
-        raise ValueError(f"SMS_BACKEND is {settings.SMS_BACKEND!r}; "
-                         f"use one of {', '.join(BACKENDS)}.") from None
-
-
+# --- sending texts (through the kernel's SMS backend, clozings.platform.sms) -----------
 def _due(now: datetime) -> QuerySet[OutboundText]:
     return OutboundText.objects.filter(next_attempt_at__lte=now)
 
@@ -137,7 +109,7 @@ def _send_claimed(candidates: QuerySet[OutboundText]) -> OutboundText | None:
         text.attempts += 1
         text.last_attempt_at = now
         try:
-            text.provider_id = _backend()(text)[:64]
+            text.provider_id = sms.send_text(to=text.to, body=text.body)
         except Exception as exc:  # noqa: BLE001 (every failure is recorded and retried)
             text.last_error = f"{type(exc).__name__}: {exc}"[:1000]
             text.next_attempt_at = (now + retry_delay(text.attempts)

@@ -5,11 +5,6 @@ Twilio's own client to a loopback stand-in of Twilio's API, once."""
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
 
@@ -21,47 +16,11 @@ from clozings.platform.models import OutboundMail
 from clozings.platform.tenancy import in_schema
 from tests.billing.conftest import wait_until
 from tests.distribution.factories import holder, lead_data, lead_source, source_client, take
+from tests.twilio_standin import SID
 
 pytestmark = pytest.mark.django_db
 
 ZIP = "10001"
-SID = "AC0123456789abcdef0123456789abcdef"
-
-
-class _Twilio(BaseHTTPRequestHandler):
-    posts: list[dict]
-
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.server.posts.append({"path": self.path, "form": parse_qs(body),
-                                  "auth": self.headers.get("Authorization", "")})
-        answer = json.dumps({"sid": f"SM{len(self.server.posts):032d}", "status": "queued",
-                             "account_sid": SID}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def twilio(settings) -> Iterator[list[dict]]:
-    """A loopback stand-in for Twilio's API; the POSTs it received."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Twilio)
-    server.posts = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.SMS_BACKEND = "twilio"
-    settings.TWILIO_ACCOUNT_SID = SID
-    settings.TWILIO_AUTH_TOKEN = "stand-in-token"
-    settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.TWILIO_API_BASE = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server.posts
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
