@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from clozings.crm import contact_rules
 from clozings.crm import selectors_pages as pages
 from clozings.crm.forms import OUTCOME_BUTTONS, STAGE_CHOICES, TOUCH_KINDS, TouchForm
 from clozings.tenants.decorators import seat_required
@@ -21,12 +22,12 @@ def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
     now = now or timezone.now()
     task = pages.open_task_of(lead)
     timeline = pages.timeline_of(lead)
-    zone = pages.local_zone(lead.time_zone)
+    call = contact_rules.call_status(lead, now)
     return {
         "lead": lead, "task": task, "now": now,
         "timeline": timeline[:COMPACT_TIMELINE] if compact else timeline,
         "timeline_more": len(timeline) - COMPACT_TIMELINE if compact else 0,
-        "lead_tz": zone, "lead_area": pages.areas_of({lead.zip_code}).get(lead.zip_code, ""),
+        "call": call, "lead_area": pages.areas_of({lead.zip_code}).get(lead.zip_code, ""),
         "agent_name": (pages.seat_names({lead.agent_id}).get(lead.agent_id, "")
                        if lead.agent_id != request.seat.pk else ""),
         "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS, "stages": STAGE_CHOICES,

@@ -55,6 +55,7 @@ def test_the_lead_page_shows_how_to_reach_them_and_the_whole_timeline(acme, agen
     assert 'href="tel:+12125550141"' in page and 'href="sms:+12125550141"' in page
     assert 'href="mailto:rosa@example.test"' in page
     assert "for them" in page and "Consent on file" in page
+    assert "OK to call now" in page or "Don't call now" in page
     assert "Next: Call now" in page and 'value="voicemail"' in page
     order = ["Stage: New → Appointment", "Can we see one Saturday?",
              "Homes in 10001 this week", "Left my number", "Still looking in Chelsea",
@@ -86,6 +87,7 @@ def test_an_opted_out_lead_says_so(acme, agent):
     page = host_client(acme.host, agent.user).get(f"/leads/{lead.pk}/").content.decode()
 
     assert "Opted out" in page and "via text reply" in page
+    assert "Don't call now" in page and "The lead opted out (text reply)." in page
 
 
 def test_agents_open_only_their_own_leads_and_admins_any(acme, globex, agent):

@@ -32,3 +32,20 @@ def stage_label(value: str) -> str:
 def words(value: str) -> str:
     """A stored code as words: "text_reply" -> "text reply"."""
     return (value or "").replace("_", " ")
+
+
+@register.filter
+def their_time(moment, zone_name: str) -> str:
+    """`{{ now|their_time:lead.time_zone }}` -> "9:40 PM": the time in the lead's zone
+    (the product's TIME_FORMAT); empty when the zone is unknown."""
+    import zoneinfo
+
+    from django.utils import formats
+
+    if not moment or not zone_name:
+        return ""
+    try:
+        zone = zoneinfo.ZoneInfo(zone_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return ""
+    return formats.time_format(moment.astimezone(zone), "TIME_FORMAT")
