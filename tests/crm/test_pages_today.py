@@ -36,7 +36,8 @@ def test_an_agents_home_is_today_new_then_due_then_overdue(acme, agent):
     make_lead(s, agent, first_name="Dora", touched=True, due_in=dt.timedelta(minutes=-1),
               task_title="Call + text, day 1")
     four_minutes_ago = timezone.now() - dt.timedelta(minutes=4)
-    make_lead(s, agent, first_name="Nina", last_inquiry_at=four_minutes_ago)  # new
+    make_lead(s, agent, first_name="Nina", last_inquiry_at=four_minutes_ago,
+              price_max_cents=65_000_000)  # new
     make_lead(s, agent, first_name="Auto", touched=True, channel="auto_email",
               due_in=-DAY)  # automated: not on Today
     make_lead(s, agent, first_name="Later", touched=True, due_in=3 * DAY)  # not today
@@ -48,7 +49,7 @@ def test_an_agents_home_is_today_new_then_due_then_overdue(acme, agent):
     assert page.index("Due today") < page.index("Dora") < page.index("Overdue")
     assert page.index("Overdue") < page.index("Olga") < page.index("Otto")
     assert "Call + text, day 1" in page
-    assert "came in 4\xa0minutes ago" in page
+    assert "came in 4\xa0minutes ago" in page and "up to $650K" in page
     assert 'href="tel:+1212555' in page and 'href="sms:+1212555' in page
     assert "New York, NY" in page  # the area of ZIP 10001
     for absent in ("Auto", "Later", "Colleague"):

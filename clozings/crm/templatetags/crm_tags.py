@@ -49,3 +49,31 @@ def their_time(moment, zone_name: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return ""
     return formats.time_format(moment.astimezone(zone), "TIME_FORMAT")
+
+
+@register.filter
+def short_price(cents) -> str:
+    """A price range bound as people say it: 65000000 -> "$650K", 125000000 -> "$1.25M"."""
+    try:
+        dollars = int(cents) / 100
+    except (TypeError, ValueError):
+        return ""
+    if dollars >= 1_000_000:
+        return f"${dollars / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
+    if dollars >= 1_000:
+        return f"${dollars / 1_000:.0f}K"
+    return f"${dollars:.0f}"
+
+
+@register.filter
+def ago(moment, now=None) -> str:
+    """ "just now" under a minute, else "4 minutes ago" (Django's timesince)."""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    if not moment:
+        return ""
+    now = now or timezone.now()
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now)} ago"
