@@ -9,13 +9,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
-from django.utils import formats, timezone
 from django.views.decorators.http import require_POST
 
 from clozings.crm import selectors_pages as pages
 from clozings.crm import services, views_lead, views_today
 from clozings.crm.forms import STAGE_CHOICES, TouchForm
-from clozings.crm.models import Lead, Task
+from clozings.crm.models import Lead
+from clozings.crm.views_lead import next_step_text
 from clozings.tenants.decorators import seat_required
 
 
@@ -36,20 +36,6 @@ def _leads_page(request: HttpRequest, *, failed=None, failed_lead=None,
 @seat_required
 def my_leads(request: HttpRequest) -> HttpResponse:
     return _leads_page(request)
-
-
-def next_step_text(task: Task | None, now=None) -> str:
-    """ "Next: Call on Dec 5, 2026." for the flash message after a logged touch."""
-    if task is None:
-        return ""
-    now = now or timezone.now()
-    due = timezone.localtime(task.due_at)
-    what = task.title or task.get_channel_display()
-    if task.due_at <= now:
-        return f" Next: {what}, due now."
-    if due.date() == timezone.localtime(now).date():
-        return f" Next: {what} today at {formats.time_format(due, 'TIME_FORMAT')}."
-    return f" Next: {what} on {formats.date_format(due, 'DATE_FORMAT')}."
 
 
 @seat_required
@@ -73,7 +59,7 @@ def log_touch(request: HttpRequest, lead_id: int) -> HttpResponse:
             messages.success(
                 request, f"Logged a {activity.get_kind_display().lower()}{how} with "
                          f"{lead.name or lead.phone or lead.email}."
-                         + next_step_text(pages.open_task_of(lead)))
+                         + next_step_text(activity.next_task))
             if return_to == "today":
                 return redirect("today")
             if return_to == "lead":

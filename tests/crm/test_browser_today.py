@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from clozings.distribution.routing import route_lead
 from clozings.tenants.models import User
+from tests.billing.conftest import committed  # noqa: F401 (fixture: a real test database)
 from tests.browser.conftest import (  # noqa: F401 (browser: a fixture)
     ARTEFACTS,
     PHONE,
@@ -21,7 +22,6 @@ from tests.browser.conftest import (  # noqa: F401 (browser: a fixture)
     db_read,
 )
 from tests.crm.pages import make_lead
-from tests.billing.conftest import committed  # noqa: F401 (fixture: a real test database)
 from tests.crm.test_browser import app_server, leads_removed  # noqa: F401 (fixtures)
 from tests.distribution.factories import lead_data, lead_source
 from tests.tenants.factories import PASSWORD

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clozings.crm.models import Activity, ConsentEvent, StageChange
+from clozings.crm.models import Activity, Cadence, ConsentEvent, StageChange
 from clozings.platform.tenancy import in_schema
 from tests.conftest import host_client
 from tests.crm.pages import make_lead
@@ -146,3 +146,112 @@ def test_the_lead_pages_query_count_does_not_grow_with_its_history(acme, agent):
         _history(acme.schema_name, lead, SeatFactory(brokerage=acme.brokerage))
 
     assert _queries(client, f"/leads/{lead.pk}/") == few
+
+
+def test_closing_asks_dollars_and_keeps_cents(acme, agent):
+    lead = make_lead(acme.schema_name, agent, touched=True, first_name="Cora")
+
+    response = host_client(acme.host, agent.user).post(
+        f"/leads/{lead.pk}/stage/",
+        {"stage": "closed", "sale_price": "$450,000", "commission": "11,250.50"}, follow=True)
+
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/leads/{lead.pk}/"
+    assert "Cora Buyer is now closed." in page
+    assert "$11,250.50" in page and "Sold for <strong>$450,000.00</strong>" in page
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert (lead.stage, lead.sale_price_cents, lead.commission_cents) == (
+            "closed", 45_000_000, 1_125_050)
+
+
+@pytest.mark.parametrize(("data", "field", "message"), [
+    ({"stage": "closed", "sale_price": "", "commission": "100"}, "sale_price",
+     "Enter the sale price to close the lead."),
+    ({"stage": "closed", "sale_price": "abc", "commission": "100"}, "sale_price",
+     "Enter the sale price in dollars"),
+    ({"stage": "closed", "sale_price": "1000", "commission": "2000"}, "commission",
+     "The commission is more than the sale price."),
+    ({"stage": "closed", "sale_price": "-5", "commission": "1"}, "sale_price", "positive"),
+    ({"stage": "lost", "reason": ""}, "reason", "Say why the lead was lost."),
+    ({"stage": "lost", "reason": "moved\x00away"}, "reason", "control character"),
+    ({"stage": "reassigned"}, "stage", "Select a valid choice"),
+])
+def test_a_bad_stage_change_is_shown_on_its_field_and_changes_nothing(acme, agent, data,
+                                                                      field, message):
+    lead = make_lead(acme.schema_name, agent, touched=True)
+
+    response = host_client(acme.host, agent.user).post(f"/leads/{lead.pk}/stage/", data)
+
+    assert response.status_code == 400
+    assert any(message in error for error in response.context["stage_form"].errors[field])
+    assert message.split("'")[0] in response.content.decode().replace("&#x27;", "'")
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert lead.stage == "contacted"
+        assert not StageChange.objects.filter(lead=lead).exists()
+
+
+def test_losing_a_lead_records_the_reason_on_the_timeline(acme, agent):
+    lead = make_lead(acme.schema_name, agent, touched=True)
+
+    page = host_client(acme.host, agent.user).post(
+        f"/leads/{lead.pk}/stage/", {"stage": "lost", "reason": "Bought with a friend"},
+        follow=True).content.decode()
+
+    assert "Reason: Bought with a friend" in page and "Stage: Contacted → Lost" in page
+
+
+def test_contact_details_are_edited_and_a_bad_phone_is_refused(acme, agent):
+    lead = make_lead(acme.schema_name, agent, first_name="Eve")
+    client = host_client(acme.host, agent.user)
+    bad = client.post(f"/leads/{lead.pk}/contact/", {
+        "first_name": "Eve", "last_name": "Stone", "phone": "12", "email": lead.email,
+        "zip_code": "10001"})
+    control = client.post(f"/leads/{lead.pk}/contact/", {
+        "first_name": "Eve\x1b", "last_name": "Stone", "phone": lead.phone,
+        "email": lead.email, "zip_code": "10001"})
+
+    assert bad.status_code == 400 and "phone" in bad.context["contact_form"].errors
+    assert control.status_code == 400 and "first_name" in control.context["contact_form"].errors
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert lead.last_name == "Buyer"
+
+    good = client.post(f"/leads/{lead.pk}/contact/", {
+        "first_name": "Eve", "last_name": "Stone", "phone": "(312) 555-0199",
+        "email": lead.email, "zip_code": "60601"}, follow=True)
+
+    assert "Contact details saved." in good.content.decode()
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert (lead.last_name, lead.phone, lead.zip_code) == ("Stone", "+13125550199",
+                                                               "60601")
+
+
+def test_switching_cadence_starts_the_new_one(acme, agent):
+    lead = make_lead(acme.schema_name, agent, touched=True)
+    with in_schema(acme.schema_name):
+        cadence = Cadence.objects.filter(purpose="re_engagement").first()
+    client = host_client(acme.host, agent.user)
+
+    assert client.post(f"/leads/{lead.pk}/cadence/", {"cadence": "987654"}).status_code == 400
+    response = client.post(f"/leads/{lead.pk}/cadence/", {"cadence": cadence.pk}, follow=True)
+
+    assert f"Now on {cadence.name}." in response.content.decode()
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert lead.cadence_id == cadence.pk
+
+
+def test_a_colleagues_lead_cannot_be_changed(acme, agent):
+    theirs = make_lead(acme.schema_name, SeatFactory(brokerage=acme.brokerage), touched=True)
+    client = host_client(acme.host, agent.user)
+
+    for url, data in ((f"/leads/{theirs.pk}/stage/", {"stage": "lost", "reason": "x"}),
+                      (f"/leads/{theirs.pk}/contact/", {"first_name": "X", "phone": "x"}),
+                      (f"/leads/{theirs.pk}/cadence/", {"cadence": "1"})):
+        assert client.post(url, data).status_code == 404
+    with in_schema(acme.schema_name):
+        theirs.refresh_from_db()
+        assert theirs.stage == "contacted" and theirs.first_name == "Ann"

@@ -53,16 +53,13 @@ def their_time(moment, zone_name: str) -> str:
 
 @register.filter
 def short_price(cents) -> str:
-    """A price range bound as people say it: 65000000 -> "$650K", 125000000 -> "$1.25M"."""
+    """A price as people say it: 65000000 -> "$650k", 125000000 -> "$1.25M"."""
+    from clozings.crm.scripts import dollars_short
+
     try:
-        dollars = int(cents) / 100
+        return dollars_short(int(cents))
     except (TypeError, ValueError):
         return ""
-    if dollars >= 1_000_000:
-        return f"${dollars / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
-    if dollars >= 1_000:
-        return f"${dollars / 1_000:.0f}K"
-    return f"${dollars:.0f}"
 
 
 @register.filter
