@@ -20,6 +20,7 @@ from clozings.crm.forms import (
     TOUCH_KINDS,
     CadenceForm,
     ContactForm,
+    OptOutForm,
     StageForm,
     TouchForm,
 )
@@ -51,7 +52,8 @@ def _contact_initial(lead: Lead) -> dict:
 def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
                  touch_form: TouchForm | None = None, stage_form: StageForm | None = None,
                  contact_form: ContactForm | None = None,
-                 cadence_form: CadenceForm | None = None) -> dict:
+                 cadence_form: CadenceForm | None = None,
+                 optout_form: OptOutForm | None = None) -> dict:
     now = now or timezone.now()
     task = pages.open_task_of(lead)
     timeline = pages.timeline_of(lead)
@@ -64,6 +66,7 @@ def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
             "contact_form": contact_form or ContactForm(initial=_contact_initial(lead)),
             "cadence_form": cadence_form or CadenceForm(
                 cadences=cadences, initial={"cadence": lead.cadence_id}),
+            "optout_form": optout_form or OptOutForm(),
         }
     return {**forms, "script": _script(request, task, lead, now),
         "lead": lead, "task": task, "now": now,
@@ -105,8 +108,11 @@ def next_step_text(task, now=None) -> str:
     what = task.title or task.get_channel_display()
     if task.due_at <= now:
         return f" Next: {what}, due now."
-    if due.date() == timezone.localtime(now).date():
+    today = timezone.localtime(now).date()
+    if due.date() == today:
         return f" Next: {what} today at {formats.time_format(due, 'TIME_FORMAT')}."
+    if (due.date() - today).days == 1:
+        return f" Next: {what} tomorrow ({formats.date_format(due, 'DATE_FORMAT')})."
     return f" Next: {what} on {formats.date_format(due, 'DATE_FORMAT')}."
 
 

@@ -89,6 +89,7 @@ def test_today_call_a_new_lead_log_a_voicemail_then_close_it(
     new.get_by_role("button", name="Voicemail").click()
     expect(page.get_by_role("status")).to_contain_text(
         "Logged a call (left a voicemail) with Rosa Núñez. Next:")
+    expect(page.locator(".section-new")).to_have_count(0)  # she is no longer new
     assert phone.fits_the_screen()
     phone.screenshot("2-voicemail-logged")
 
@@ -101,18 +102,32 @@ def test_today_call_a_new_lead_log_a_voicemail_then_close_it(
     expect(page.locator(".timeline")).to_contain_text("Routed to you")
     assert phone.fits_the_screen()
     assert phone.small_tap_targets() == []
+    expect(page.locator(".script")).not_to_be_empty()  # what to say, merged
     phone.screenshot("3-lead")
     lead_url = page.url
+
+    # she buys: the agent closes the lead with the sale price and commission in dollars
+    page.get_by_text("Change stage").click()
+    page.get_by_label("Move to").select_option("closed")
+    page.get_by_label("Sale price ($)").fill("640,000")
+    page.get_by_label("Your commission ($)").fill("16,000")
+    page.get_by_role("button", name="Save stage").click()
+    expect(page.get_by_role("status")).to_contain_text("Rosa Núñez is now closed.")
+    expect(page.locator(".lead-header .badge.stage")).to_have_text("Closed")
+    expect(page.locator(".closed-figures")).to_contain_text("$16,000.00")
+    expect(page.locator(".timeline")).to_contain_text("Stage: New → Closed")
+    assert phone.fits_the_screen()
+    phone.screenshot("4-closed")
 
     # desktop: Today beside the selected lead, and the lead page in two columns
     desktop = browser.new_context(**DESKTOP).new_page()
     desktop.context.add_cookies(phone.context.cookies())
     desktop.goto(f"{base}/")
     expect(desktop.locator("#lead-pane")).to_be_visible()
-    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-4-today-desktop.png"),
+    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-5-today-desktop.png"),
                        full_page=True)
     desktop.goto(lead_url)
-    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-5-lead-desktop.png"),
+    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-6-lead-desktop.png"),
                        full_page=True)
     desktop.context.close()
     assert phone.console_errors == []

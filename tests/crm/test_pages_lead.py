@@ -255,3 +255,4 @@ def test_a_colleagues_lead_cannot_be_changed(acme, agent):
     with in_schema(acme.schema_name):
         theirs.refresh_from_db()
         assert theirs.stage == "contacted" and theirs.first_name == "Ann"
+
