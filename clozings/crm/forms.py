@@ -44,7 +44,7 @@ class TouchForm(forms.Form):
     note = forms.CharField(label="Note", required=False, max_length=2000,
                            validators=[validate_text],
                            widget=forms.Textarea(attrs={"rows": 2}))
-    return_to = forms.ChoiceField(choices=RETURN_TO, required=False, widget=forms.HiddenInput)
+    back = forms.ChoiceField(choices=RETURN_TO, required=False, widget=forms.HiddenInput)
 
 
 # The outcome buttons, in the order an agent meets them after a call.

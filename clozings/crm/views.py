@@ -47,7 +47,7 @@ def log_touch(request: HttpRequest, lead_id: int) -> HttpResponse:
     form = TouchForm(request.POST)
     if form.is_valid():
         data = dict(form.cleaned_data)
-        return_to = data.pop("return_to") or "leads"
+        back = data.pop("back") or "leads"
         try:
             activity = services.log_activity(lead=lead, by=request.seat, **data)
         except ValidationError as exc:
@@ -60,15 +60,15 @@ def log_touch(request: HttpRequest, lead_id: int) -> HttpResponse:
                 request, f"Logged a {activity.get_kind_display().lower()}{how} with "
                          f"{lead.name or lead.phone or lead.email}."
                          + next_step_text(activity.next_task))
-            if return_to == "today":
+            if back == "today":
                 return redirect("today")
-            if return_to == "lead":
+            if back == "lead":
                 return redirect("lead_detail", lead.pk)
             return redirect("my_leads")
-    return_to = request.POST.get("return_to")
-    if return_to == "today":
+    back = request.POST.get("back")
+    if back == "today":
         return views_today.today_page(request, failed=form, failed_lead=lead.pk, status=400)
-    if return_to == "lead":
+    if back == "lead":
         return views_lead.lead_page(request, lead, touch_form=form, status=400)
     return _leads_page(request, failed=form, failed_lead=lead.pk, status=400)
 

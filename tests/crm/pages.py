@@ -26,6 +26,8 @@ def make_lead(schema: str, agent, *, first_name: str = "Ann", task_title: str = 
               **fields}
     if touched:
         values.setdefault("first_touch_at", now - dt.timedelta(days=1))
+        values.setdefault("last_touch_at", now - dt.timedelta(days=1))
+        values.setdefault("touch_count", 1)
         values.setdefault("stage", Lead.Stage.CONTACTED)
     with in_schema(schema):
         lead = Lead.objects.create(agent_id=agent.pk, **values)

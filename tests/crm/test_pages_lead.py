@@ -111,7 +111,7 @@ def test_logging_from_the_lead_page_comes_back_to_it(acme, agent):
     lead = make_lead(acme.schema_name, agent, first_name="Vera")
 
     response = host_client(acme.host, agent.user).post(
-        f"/leads/{lead.pk}/touch/", {"kind": "text", "outcome": "replied", "return_to": "lead"},
+        f"/leads/{lead.pk}/touch/", {"kind": "text", "outcome": "replied", "back": "lead"},
         follow=True)
 
     assert response.redirect_chain[-1][0] == f"/leads/{lead.pk}/"
@@ -123,7 +123,7 @@ def test_a_bad_note_on_the_lead_page_is_shown_there_and_changes_nothing(acme, ag
 
     response = host_client(acme.host, agent.user).post(
         f"/leads/{lead.pk}/touch/",
-        {"kind": "call", "outcome": "connected", "note": "a\x1bb", "return_to": "lead"})
+        {"kind": "call", "outcome": "connected", "note": "a\x1bb", "back": "lead"})
 
     assert response.status_code == 400
     assert "invisible control character" in response.content.decode()

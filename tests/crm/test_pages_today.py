@@ -109,7 +109,7 @@ def test_one_tap_logs_the_outcome_and_the_page_says_what_is_next(acme, agent):
 
     response = host_client(acme.host, agent.user).post(
         f"/leads/{lead.pk}/touch/",
-        {"kind": "call", "outcome": "voicemail", "note": "Left my number", "return_to": "today"},
+        {"kind": "call", "outcome": "voicemail", "note": "Left my number", "back": "today"},
         follow=True)
 
     assert response.redirect_chain[-1][0] == "/today/"
@@ -131,7 +131,7 @@ def test_a_bad_outcome_is_shown_on_today_and_changes_nothing(acme, agent, data):
     lead = make_lead(acme.schema_name, agent, first_name="Vera")
 
     response = host_client(acme.host, agent.user).post(
-        f"/leads/{lead.pk}/touch/", {**data, "return_to": "today"})
+        f"/leads/{lead.pk}/touch/", {**data, "back": "today"})
 
     assert response.status_code == 400
     page = response.content.decode()

@@ -132,14 +132,16 @@ def test_admin_logs_in_and_sees_the_dashboard(acme):
     assert b'href="/seats/"' in dashboard.content
 
 
-def test_agent_dashboard_shows_name_and_role_and_no_seats_link(acme):
+def test_an_agents_home_is_today_with_no_seats_link(acme):
+    """An agent's home is Today (the CRM's follow-ups); the brokerage's home with the name
+    and role is the admins' (tests/crm/test_pages_today.py covers Today itself)."""
     agent = SeatFactory(brokerage=acme.brokerage, name="Ada Agent")
 
     response = host_client(acme.host, agent.user).get("/")
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Ada Agent" in page and ">Agent<" in page
+    assert '<h1 id="today-title">Today</h1>' in page
     assert 'href="/seats/"' not in page
 
 
