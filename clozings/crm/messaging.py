@@ -503,7 +503,7 @@ def add_do_not_contact(*, value: str, reason: str = "", by: Seat | None = None,
                 LeadText.objects.filter(lead=lead, kind=LeadText.Kind.STEP,
                                         next_attempt_at__isnull=False).update(
                     next_attempt_at=None, cancelled_reason="On the do-not-contact list.")
-    logger.info("crm.do_not_contact_added", extra={"entry": entry.pk, "created": created})
+    logger.info("crm.do_not_contact_added", extra={"entry": entry.pk, "new": created})
     return entry
 
 
