@@ -122,15 +122,16 @@ def brokerages_with_due_work(*, now: datetime) -> list[str]:
 
 
 # --- composing ----------------------------------------------------------------------------
-def _render(task: Task, lead: Lead, now: datetime) -> tuple[str, str]:
-    """The step's subject and body with the lead's details merged in (crmcore's scripts)."""
+def _render(task: Task, lead: Lead, agent: Seat | None, brokerage: Brokerage,
+            now: datetime) -> tuple[str, str]:
+    """The step's subject and message with the lead's details merged in (crmcore's
+    scripts: the step's template, else the stage's default, never blank)."""
     from clozings.crm import scripts
 
-    step = task.step
-    template = step.template if step is not None else ""
-    subject = step.subject if step is not None and step.subject else task.title
-    return (scripts.render(subject, lead=lead, now=now).strip() or task.title,
-            scripts.render(template, lead=lead, now=now).strip())
+    names = {"agent_name": (agent.name or agent.email) if agent is not None else "",
+             "brokerage_name": brokerage.name, "now": now}
+    subject = scripts.subject_for(task, lead, **names).strip() or task.title
+    return subject, scripts.script_for(task, lead, **names).strip()
 
 
 def unsubscribe_url(brokerage: Brokerage, lead: Lead) -> str:
@@ -154,8 +155,8 @@ def _email_text(body: str, *, agent: Seat | None, brokerage: Brokerage, link: st
 
 
 def _send_email_step(task: Task, lead: Lead, brokerage: Brokerage, now: datetime) -> Activity:
-    subject, body = _render(task, lead, now)
-    agent = Seat.objects.filter(pk=lead.agent_id).first()
+    agent = Seat.objects.filter(pk=lead.agent_id).select_related("user").first()
+    subject, body = _render(task, lead, agent, brokerage, now)
     link = unsubscribe_url(brokerage, lead)
     activity = Activity.objects.create(
         lead=lead, kind=Activity.Kind.EMAIL, automated=True, task=task, subject=subject[:200],
@@ -184,7 +185,8 @@ def _queue_text(lead: Lead, body: str, kind: str, now: datetime,
 
 
 def _send_text_step(task: Task, lead: Lead, brokerage: Brokerage, now: datetime) -> Activity:
-    _, body = _render(task, lead, now)
+    agent = Seat.objects.filter(pk=lead.agent_id).first()
+    _, body = _render(task, lead, agent, brokerage, now)
     body = f"{body}\n{brokerage.name}. Reply STOP to opt out."
     activity = Activity.objects.create(lead=lead, kind=Activity.Kind.TEXT, automated=True,
                                        task=task, body=body, created_at=now)
@@ -402,13 +404,16 @@ def is_opt_in(message: str) -> bool:
 
 
 # --- inbound ------------------------------------------------------------------------------
-def _record_inbound(lead: Lead, channel: str, body: str, now: datetime) -> None:
+def _record_inbound(lead: Lead, channel: str, body: str, now: datetime, *,
+                    subject: str = "", provider_id: str = "") -> None:
     from clozings.crm import services  # crmcore's engine
 
-    services.record_inbound_message(lead=lead, channel=channel, body=body, now=now)
+    services.record_inbound_message(lead=lead, channel=channel, body=body, now=now,
+                                    subject=subject, provider_id=provider_id)
 
 
-def receive_text(*, from_number: str, body: str, now: datetime | None = None) -> list[Lead]:
+def receive_text(*, from_number: str, body: str, now: datetime | None = None,
+                 provider_id: str = "") -> list[Lead]:
     """A text from a lead: on its timeline (the cadence pauses), then STOP opts it out and
     START back in. The leads with that number (none: nothing happens)."""
     now = now or timezone.now()
@@ -416,7 +421,7 @@ def receive_text(*, from_number: str, body: str, now: datetime | None = None) ->
     leads = list(Lead.objects.filter(phone=number)) if number else []
     for lead in leads:
         with transaction.atomic():
-            _record_inbound(lead, "text", body, now)
+            _record_inbound(lead, "text", body, now, provider_id=provider_id)
             if is_opt_out(body):
                 opt_out(lead, via="text_reply", now=now, evidence={"message": body[:500]})
             elif is_opt_in(body):
@@ -434,8 +439,7 @@ def receive_email(*, from_address: str, subject: str, body: str,
     first_line = next((line for line in body.splitlines() if line.strip()), "")
     for lead in leads:
         with transaction.atomic():
-            text = f"{subject}\n\n{body}".strip() if subject else body
-            _record_inbound(lead, "email", text, now)
+            _record_inbound(lead, "email", body, now, subject=subject)
             if is_opt_out(subject) or is_opt_out(first_line):
                 opt_out(lead, via="email_reply", now=now, evidence={"subject": subject[:200]})
     return leads

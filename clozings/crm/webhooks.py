@@ -70,7 +70,8 @@ class TwilioInboundTextApi(SignedWebhookApi):
         **error_responses(400, 403, 413, 415)})
     def post(self, request):
         data = self.parse(TwilioTextInput, request)
-        messaging.receive_text(from_number=data["From"], body=data.get("Body", ""))
+        messaging.receive_text(from_number=data["From"], body=data.get("Body", ""),
+                               provider_id=data.get("MessageSid", ""))
         return HttpResponse(_EMPTY_TWIML, content_type="text/xml")
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0003_cadences_stages_contact_rules_imports'),
+        ('crm', '0004_default_cadences'),
     ]
 
     operations = [
