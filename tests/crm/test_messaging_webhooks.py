@@ -10,7 +10,7 @@ import json
 import pytest
 from twilio.request_validator import RequestValidator
 
-from clozings.crm.models import Activity, ConsentEvent, DoNotContact, Lead
+from clozings.crm.models import Activity, ConsentEvent, DoNotContact, Lead, LeadText
 from clozings.platform import sms
 from clozings.platform.tenancy import in_schema
 from tests.conftest import host_client
@@ -160,3 +160,41 @@ def test_an_agent_cannot_open_the_do_not_contact_page(acme):
     assert response.status_code == 403
     with in_schema(acme.schema_name):
         assert not DoNotContact.objects.exists()
+
+
+def test_a_signed_stop_from_twilio_lands_on_the_timeline_and_opts_out_once(acme, lead):
+    form = {"From": lead.phone, "Body": "Please stop texting me", "MessageSid": "SM1"}
+
+    first = twilio_post(acme, form)
+    again = twilio_post(acme, form)  # Twilio retries a webhook it thinks failed
+
+    assert first.status_code == again.status_code == 200
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert lead.opted_out_via == "text_reply"
+        (reply,) = Activity.objects.filter(lead=lead, inbound=True)
+        assert (reply.kind, reply.body, reply.provider_id) == (
+            "text", "Please stop texting me", "SM1")
+        assert LeadText.objects.filter(lead=lead, kind="opt_out").count() == 1
+
+
+def test_a_signed_generic_start_and_an_email_unsubscribe(acme, lead):
+    with in_schema(acme.schema_name):
+        lead.opted_out_at = lead.created_at
+        lead.save()
+
+    start = signed_json(acme, "/api/v1/inbound/text/generic",
+                        {"sender": "+1 (212) 555-0100", "body": "START"})
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert start.status_code == 200 and lead.opted_out_at is None
+    email = signed_json(acme, "/api/v1/inbound/email",
+                        {"sender": "PAT@example.com", "subject": "Unsubscribe",
+                         "text": "Thanks, but we bought already."})
+
+    assert email.status_code == 200
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert lead.opted_out_via == "email_reply"
+        assert Activity.objects.get(lead=lead, inbound=True, kind="email").subject == \
+            "Unsubscribe"
