@@ -243,13 +243,19 @@ def has_consent(lead: Lead, channel: str) -> bool:
     if latest is not None:
         if latest.kind == ConsentEvent.Kind.REVOKED:
             return False
-        channels = latest.channels or _intake_channels(lead)
-        return channel in channels
+        if latest.via == "intake":
+            # the evidence itself says what was agreed to, whatever the event lists
+            return channel in _evidence_channels(latest.evidence)
+        return channel in (latest.channels or _intake_channels(lead))
     return channel in _intake_channels(lead)
 
 
 def _intake_channels(lead: Lead) -> list[str]:
-    consent = lead.consent if isinstance(lead.consent, dict) else {}
+    return _evidence_channels(lead.consent)
+
+
+def _evidence_channels(evidence) -> list[str]:
+    consent = evidence if isinstance(evidence, dict) else {}
     if not (consent.get("text") or consent.get("certificate_url")):
         return []  # no wording and no certificate: no evidence
     channels = consent.get("channels")

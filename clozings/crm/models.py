@@ -396,3 +396,40 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.status})"
+
+
+class LeadText(models.Model):
+    """A text to a lead that must go out (an automated cadence step, an opt-out
+    confirmation): the brokerage's own outbox, so a lead's number and words never leave its
+    schema. Written in the transaction that decided to send it, sent by a task after commit
+    and by the brokerage's automated-follow-up run when that task was lost or the send
+    failed; sending holds the row's lock, so two workers never both send one text."""
+
+    class Kind(models.TextChoices):
+        STEP = "step", "Cadence step"
+        OPT_OUT_CONFIRMATION = "opt_out", "Opt-out confirmation"
+        OPT_IN_CONFIRMATION = "opt_in", "Opt-in confirmation"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="texts")
+    activity = models.OneToOneField(Activity, on_delete=models.SET_NULL, null=True,
+                                    blank=True, related_name="text")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    to = models.CharField(max_length=20)  # E.164
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # NULL once sent, cancelled (the lead opted out first) or given up.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    cancelled_reason = models.CharField(max_length=200, blank=True)
+    provider_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["next_attempt_at"], name="crm_lead_text_due",
+                                condition=Q(next_attempt_at__isnull=False))]
+
+    def __str__(self) -> str:
+        return f"{self.kind} text to lead {self.lead_id}"

@@ -1,6 +1,6 @@
 """Routes of the crm app: `public` on the platform host, `brokerage` on brokerage hosts."""
 
-from clozings.crm import views
+from clozings.crm import contact_views, views, webhooks
 
 public: list = []
-brokerage: list = [*views.brokerage_urls]
+brokerage: list = [*views.brokerage_urls, *webhooks.urls, *contact_views.urls]

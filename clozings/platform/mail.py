@@ -13,7 +13,9 @@ import logging
 import re
 import time
 from datetime import datetime, timedelta
+from email.utils import formataddr, parseaddr
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
@@ -58,8 +60,12 @@ def _clean_headers(headers: dict[str, str] | None) -> dict[str, str]:
 
 
 def queue_mail(*, to: str, subject: str, text: str, html: str = "",
-               headers: dict[str, str] | None = None, kind: str, ref: str = "") -> OutboundMail:
+               headers: dict[str, str] | None = None, kind: str, ref: str = "",
+               from_name: str = "") -> OutboundMail:
     """Record a mail to send and send it after the caller's transaction commits.
+
+    `from_name` is the sender's display name (an agent's "Dana Lee via Acme Realty"); the
+    address stays DEFAULT_FROM_EMAIL's, the one the domain's SPF and DKIM cover.
 
     ValueError for an address that is not one, or an extra header that cannot be one;
     the subject and header values are put on one line here, so sending never refuses them.
@@ -71,9 +77,13 @@ def queue_mail(*, to: str, subject: str, text: str, html: str = "",
         raise ValueError(f"{to!r} is not an email address.") from exc
     if len(to) > OutboundMail._meta.get_field("to").max_length:
         raise ValueError(f"{to!r} is longer than an email address may be.")
+    headers = _clean_headers(headers)
+    if from_name:
+        address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+        headers["From"] = formataddr((clean_header(from_name)[:120], address))
     mail = OutboundMail.objects.create(
         to=to, subject=clean_header(subject)[:255], text=text, html=html,
-        headers=_clean_headers(headers), kind=kind, ref=str(ref)[:60],
+        headers=headers, kind=kind, ref=str(ref)[:60],
         next_attempt_at=timezone.now())
     from clozings.platform.tasks import send_mail_task  # tasks import this module
 

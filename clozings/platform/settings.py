@@ -165,6 +165,21 @@ TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
+# CRM follow-up: automated steps and lead texts (a run per brokerage whose wake-up came),
+# the agents' daily digests at their local hour, overdue reminders and escalations.
+CELERY_BEAT_SCHEDULE["crm.sweep_automated"] = {
+    "task": "crm.sweep_automated", "schedule": 30.0, "options": {"expires": 30}}
+CELERY_BEAT_SCHEDULE["crm.send_digests"] = {
+    "task": "crm.send_digests", "schedule": 300.0, "options": {"expires": 300}}
+CELERY_BEAT_SCHEDULE["crm.sweep_overdue"] = {
+    "task": "crm.sweep_overdue", "schedule": 300.0, "options": {"expires": 300}}
+# A personal task counts as overdue this long after its due time (then its agent is
+# reminded once; the admins after the brokerage's overdue_escalation_hours).
+CRM_OVERDUE_AFTER_MINUTES = env.int("CRM_OVERDUE_AFTER_MINUTES", default=60)
+# Inbound webhooks: the generic text backend's and the inbound email's HMAC-SHA256 secrets
+# (empty: those webhooks refuse everything). Twilio's are checked with TWILIO_AUTH_TOKEN.
+SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
+INBOUND_EMAIL_SECRET = env.str("INBOUND_EMAIL_SECRET", default="")
 # Days a past-due reservation keeps receiving leads, then days suspended before release.
 TERRITORY_GRACE_DAYS = env.int("TERRITORY_GRACE_DAYS", default=7)
 TERRITORY_SUSPENDED_DAYS = env.int("TERRITORY_SUSPENDED_DAYS", default=14)

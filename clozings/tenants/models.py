@@ -93,6 +93,21 @@ class Brokerage(TenantMixin):
     # admins. The postal address goes at the foot of every automated email (CAN-SPAM).
     overdue_escalation_hours = models.PositiveSmallIntegerField(default=24, db_default=24)
     postal_address = models.CharField(max_length=300, blank=True, default="", db_default="")
+    # The earliest moment an automated follow-up step or lead text in this brokerage's
+    # schema may be due (NULL: none): the sender's sweeper reads this public column instead
+    # of looking into every schema. Lowered when such work is written, recomputed after
+    # each run (crm.messaging).
+    next_automated_due_at = models.DateTimeField(null=True, blank=True)
+    # The same for overdue-task reminders and escalations (crm.reminders).
+    next_reminder_due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["next_automated_due_at"],
+                                name="brokerage_automated_due",
+                                condition=models.Q(next_automated_due_at__isnull=False)),
+                   models.Index(fields=["next_reminder_due_at"],
+                                name="brokerage_reminder_due",
+                                condition=models.Q(next_reminder_due_at__isnull=False))]
 
     # Schemas are provisioned by tenants.services.provision_brokerage, not on save().
     auto_create_schema = False
