@@ -12,7 +12,7 @@ from django.urls import path
 from django.utils import formats, timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from clozings.crm import contact_rules, scripts, services
+from clozings.crm import contact_rules, messaging, scripts, services
 from clozings.crm import selectors_pages as pages
 from clozings.crm.forms import (
     OUTCOME_BUTTONS,
@@ -183,8 +183,23 @@ def lead_cadence(request: HttpRequest, lead_id: int) -> HttpResponse:
     return lead_page(request, lead, cadence_form=form, status=400)
 
 
+@seat_required
+@require_POST
+def lead_opt_out(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """The lead asked not to be contacted (told the agent): every automated message stops."""
+    lead = _lead_or_404(request, lead_id)
+    form = OptOutForm(request.POST)
+    if form.is_valid():
+        messaging.opt_out(lead, by=request.seat, via="agent", note=form.cleaned_data["note"])
+        messages.success(request, f"{lead.name or 'The lead'} is opted out: no automatic "
+                                  "texts or emails from now on.")
+        return redirect("lead_detail", lead.pk)
+    return lead_page(request, lead, optout_form=form, status=400)
+
+
 urls: list = [
     path("leads/<int:lead_id>/stage/", lead_stage, name="lead_stage"),
     path("leads/<int:lead_id>/contact/", lead_contact, name="lead_contact"),
     path("leads/<int:lead_id>/cadence/", lead_cadence, name="lead_cadence"),
+    path("leads/<int:lead_id>/opt-out/", lead_opt_out, name="lead_opt_out"),
 ]

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clozings.crm.models import Activity, Cadence, ConsentEvent, StageChange
+from clozings.crm.models import Activity, Cadence, ConsentEvent, Lead, StageChange
 from clozings.platform.tenancy import in_schema
 from tests.conftest import host_client
 from tests.crm.pages import make_lead
@@ -256,3 +256,23 @@ def test_a_colleagues_lead_cannot_be_changed(acme, agent):
         theirs.refresh_from_db()
         assert theirs.stage == "contacted" and theirs.first_name == "Ann"
 
+
+
+def test_the_agent_opts_a_lead_out_with_a_note(acme, agent):
+    lead = make_lead(acme.schema_name, agent, touched=True)
+    client = host_client(acme.host, agent.user)
+
+    bad = client.post(f"/leads/{lead.pk}/opt-out/", {"note": "said\x07stop"})
+    assert bad.status_code == 400 and "note" in bad.context["optout_form"].errors
+    with in_schema(acme.schema_name):
+        assert Lead.objects.get(pk=lead.pk).opted_out_at is None
+
+    page = client.post(f"/leads/{lead.pk}/opt-out/", {"note": "Asked on the phone"},
+                       follow=True).content.decode()
+
+    assert "is opted out: no automatic texts or emails from now on." in page
+    assert "Opted out" in page and "by " in page
+    with in_schema(acme.schema_name):
+        lead.refresh_from_db()
+        assert lead.opted_out_at is not None and lead.opted_out_via == "agent"
+        assert ConsentEvent.objects.get(lead=lead).kind == "revoked"
