@@ -32,13 +32,11 @@ from clozings.tenants.forms import apply_service_error
 COMPACT_TIMELINE = 8  # entries in the lead panel beside Today
 
 
-def _script(request: HttpRequest, task, lead, now) -> dict | None:
+def _script(request: HttpRequest, task, lead, now, agent_name: str) -> dict | None:
     """What to say for the open task: the step's script or message, merged."""
     if task is None:
         return None
-    names = pages.seat_names({lead.agent_id})
-    merge = {"agent_name": names.get(lead.agent_id, ""),
-             "brokerage_name": request.brokerage.name, "now": now}
+    merge = {"agent_name": agent_name, "brokerage_name": request.brokerage.name, "now": now}
     subject = (scripts.subject_for(task, lead, **merge)
                if task.channel in ("email", "auto_email") else "")
     return {"subject": subject, "body": scripts.script_for(task, lead, **merge)}
@@ -58,6 +56,7 @@ def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
     task = pages.open_task_of(lead)
     timeline = pages.timeline_of(lead)
     call = contact_rules.call_status(lead, now)
+    agent_name = pages.seat_names({lead.agent_id}).get(lead.agent_id, "")
     forms = {}
     if not compact:
         cadences = pages.cadences()
@@ -68,13 +67,14 @@ def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
                 cadences=cadences, initial={"cadence": lead.cadence_id}),
             "optout_form": optout_form or OptOutForm(),
         }
-    return {**forms, "script": _script(request, task, lead, now),
+    return {
+        **forms, "script": _script(request, task, lead, now, agent_name),
         "lead": lead, "task": task, "now": now,
         "timeline": timeline[:COMPACT_TIMELINE] if compact else timeline,
         "timeline_more": len(timeline) - COMPACT_TIMELINE if compact else 0,
         "call": call, "lead_area": pages.areas_of({lead.zip_code}).get(lead.zip_code, ""),
-        "agent_name": (pages.seat_names({lead.agent_id}).get(lead.agent_id, "")
-                       if lead.agent_id != request.seat.pk else ""),
+        # whose lead it is, for an admin looking at a colleague's
+        "agent_name": agent_name if lead.agent_id != request.seat.pk else "",
         "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS, "stages": STAGE_CHOICES,
         "touch_form": touch_form, "touch_form_lead": lead.pk if touch_form else None,
         "compact": compact,

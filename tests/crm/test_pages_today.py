@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clozings.crm import services
 from clozings.crm.models import Activity, Task
 from clozings.platform.tenancy import in_schema
 from tests.conftest import host_client
@@ -139,3 +140,19 @@ def test_a_bad_outcome_is_shown_on_today_and_changes_nothing(acme, agent, data):
     with in_schema(acme.schema_name):
         assert not Activity.objects.filter(lead=lead).exists()
         assert Task.objects.filter(lead=lead, completed_at__isnull=True).count() == 1
+
+
+def test_after_the_first_call_the_cadences_next_step_is_named(acme, agent):
+    lead = make_lead(acme.schema_name, agent, first_name="Gail")
+    with in_schema(acme.schema_name):
+        services.enrol(lead=lead, cadence=services.default_cadence(), by=agent)
+
+    page = host_client(acme.host, agent.user).post(
+        f"/leads/{lead.pk}/touch/", {"kind": "call", "outcome": "no_answer", "back": "today"},
+        follow=True).content.decode()
+
+    with in_schema(acme.schema_name):
+        nxt = Task.objects.get(lead=lead, completed_at__isnull=True)
+    assert nxt.title and nxt.due_at > timezone.now() + dt.timedelta(hours=12)
+    assert f"Logged a call (no answer) with Gail Buyer. Next: {nxt.title} " in page
+    assert "all caught up" in page and "Your next one:" in page  # off Today until then
