@@ -1,6 +1,6 @@
 """Routes of the crm app: `public` on the platform host, `brokerage` on brokerage hosts."""
 
-from clozings.crm import api, views
+from clozings.crm import api, views, views_cadences
 
 public: list = []
-brokerage: list = [*api.brokerage_urls, *views.brokerage_urls]
+brokerage: list = [*api.brokerage_urls, *views.brokerage_urls, *views_cadences.brokerage_urls]
