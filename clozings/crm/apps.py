@@ -9,3 +9,4 @@ class CrmConfig(AppConfig):
         # Writing an open task wakes its brokerage's sender or reminder run (their
         # post_save receivers).
         from clozings.crm import messaging, reminders  # noqa: F401
+        from clozings.crm import receivers  # noqa: F401 (connects the receivers)
