@@ -317,7 +317,8 @@ def opt_out(lead: Lead, by: Seat | None = None, via: str = "agent", note: str = 
     """Stop every automated message to `lead` at once: opted out (via a text reply, an
     email unsubscribe, an agent's note...), the revocation kept in the consent record,
     open automated steps held and queued step texts cancelled, and one confirmation text
-    (none when the lead was already opted out, so a second STOP gets nothing)."""
+    (none when the lead was already opted out, so a second STOP gets nothing, and none to
+    a number on the do-not-contact list)."""
     now = now or timezone.now()
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
@@ -338,7 +339,7 @@ def opt_out(lead: Lead, by: Seat | None = None, via: str = "agent", note: str = 
         Activity.objects.create(
             lead=lead, kind=Activity.Kind.NOTE, by_id=by.pk if by is not None else None,
             note=f"Opted out ({via.replace('_', ' ')}). {note}".strip(), created_at=now)
-        if lead.phone:
+        if lead.phone and not contact_rules.on_do_not_contact(lead, "text"):
             _queue_text(lead, _confirmation(LeadText.Kind.OPT_OUT_CONFIRMATION,
                                             _brokerage_here().name),
                         LeadText.Kind.OPT_OUT_CONFIRMATION, now)
