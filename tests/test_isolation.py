@@ -155,11 +155,20 @@ def _waitlist_entry(side: dict) -> WaitlistEntry:
     return join_waitlist(seat=side["seat"], zip_code=side["zips"][1])
 
 
+def _do_not_contact(side: dict):
+    """An entry on the side's do-not-contact list (ids are per brokerage schema)."""
+    from clozings.crm.models import DoNotContact
+
+    with in_schema(side["brokerage"].schema_name):
+        return DoNotContact.objects.create(email=f"{MARKER}@{side['brokerage'].slug}.test")
+
+
 # Which real object a path parameter names, per side: {name: lambda side: id}.
 OBJECT_IDS = {
     "seat_id": lambda side: side["seat"].pk,
     "reservation_id": lambda side: _made(side, "reservation", lambda: _reservation(side)).pk,
     "entry_id": lambda side: _made(side, "entry", lambda: _waitlist_entry(side)).pk,
+    "dnc_id": lambda side: _made(side, "dnc", lambda: _do_not_contact(side)).pk,
 }
 ROUTES_WITH_OBJECTS = [route for route in PROTECTED
                        if any(m["name"] in OBJECT_IDS for m in _PARAM.finditer(route))]

@@ -381,3 +381,41 @@ def call_status(lead: Lead, now: datetime, *, rules: RuleBook | None = None) -> 
     return CallStatus(local_time=verdict.local_time, time_zone=zone,
                       allowed=verdict.allowed, reason=verdict.reason_text,
                       not_before=verdict.not_before)
+
+
+# --- a brokerage's own state rules (the admins' page) ---------------------------------------
+def save_state_rule(*, state: str, start: time, end: time, sunday_start: time | None = None,
+                    sunday_end: time | None = None, no_sundays: bool = False,
+                    no_holidays: bool = False, max_per_24h: int = 3, source: str = "",
+                    by_id: int | None = None, now: datetime) -> StateContactRule:
+    """Set this brokerage's rule for `state` over the platform's default (ValidationError,
+    by field, for a state that is not one or a window outside 08:00-21:00)."""
+    from django.core.exceptions import ValidationError
+
+    errors: dict[str, list[str]] = {}
+    state = (state or "").strip().upper()
+    if state not in set(US_STATE_NAMES.values()):
+        errors["state"] = ["Choose a US state."]
+    if not (FEDERAL.start <= start < end <= FEDERAL.end):
+        errors["end"] = ["The window must lie within 08:00-21:00 and end after it starts."]
+    if (sunday_start is None) != (sunday_end is None) or (
+            sunday_start is not None and not (start <= sunday_start < sunday_end <= end)):
+        errors["sunday_end"] = ["Give both Sunday times, inside the weekday window, or none."]
+    if not 1 <= max_per_24h <= 10:
+        errors["max_per_24h"] = ["Between 1 and 10."]
+    if errors:
+        raise ValidationError(errors)
+    rule, _ = StateContactRule.objects.update_or_create(state=state, defaults={
+        "start": start, "end": end, "sunday_start": sunday_start, "sunday_end": sunday_end,
+        "no_sundays": no_sundays, "no_holidays": no_holidays, "max_per_24h": max_per_24h,
+        "source": source.strip(), "updated_at": now, "updated_by_id": by_id})
+    return rule
+
+
+def delete_state_rule(*, state: str) -> None:
+    """Go back to the platform's default for `state` (NotFound when there is no own rule)."""
+    from clozings.platform.errors import NotFound
+
+    deleted, _ = StateContactRule.objects.filter(state=(state or "").upper()[:2]).delete()
+    if not deleted:
+        raise NotFound("This brokerage has no own rule for that state.")

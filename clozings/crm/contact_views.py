@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from clozings.crm import messaging
-from clozings.crm.models import DoNotContact
+from clozings.crm import contact_rules, messaging
+from clozings.crm.contact_rules_data import US_STATE_NAMES
+from clozings.crm.models import DoNotContact, StateContactRule
 from clozings.platform.errors import NotFound
 from clozings.tenants.decorators import admin_required
 
@@ -58,18 +60,71 @@ def do_not_contact(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def do_not_contact_remove(request: HttpRequest, entry_id: int) -> HttpResponse:
+def do_not_contact_remove(request: HttpRequest, dnc_id: int) -> HttpResponse:
     try:
-        messaging.remove_do_not_contact(entry_id=entry_id)
+        messaging.remove_do_not_contact(entry_id=dnc_id)
     except NotFound as exc:
         raise Http404(str(exc)) from exc
     messages.success(request, "Taken off the do-not-contact list.")
     return redirect("do_not_contact")
 
 
+STATES = sorted(set(US_STATE_NAMES.values()))
+
+
+class StateRuleForm(forms.Form):
+    state = forms.ChoiceField(label="State", choices=[(s, s) for s in STATES])
+    start = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
+    end = forms.TimeField(label="Until", widget=forms.TimeInput(attrs={"type": "time"}))
+    sunday_start = forms.TimeField(label="Sunday from", required=False,
+                                   widget=forms.TimeInput(attrs={"type": "time"}))
+    sunday_end = forms.TimeField(label="Sunday until", required=False,
+                                 widget=forms.TimeInput(attrs={"type": "time"}))
+    no_sundays = forms.BooleanField(label="No calls or texts on Sundays", required=False)
+    no_holidays = forms.BooleanField(label="No calls or texts on federal holidays",
+                                     required=False)
+    max_per_24h = forms.IntegerField(label="Calls and texts per 24 hours", initial=3,
+                                     min_value=1, max_value=10)
+    source = forms.CharField(label="Source", max_length=500, required=False,
+                             help_text="The law or advice this follows.")
+
+
+@admin_required
+def contact_rules_page(request: HttpRequest) -> HttpResponse:
+    form = StateRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rule = contact_rules.save_state_rule(**form.cleaned_data, by_id=request.seat.pk,
+                                                 now=timezone.now())
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"{rule.state}: the brokerage's own rule is saved.")
+            return redirect("contact_rules")
+    own = list(StateContactRule.objects.all())
+    return render(request, "crm/contact_rules.html", {
+        "form": form, "own": own, "defaults": contact_rules.default_rules(),
+        "federal": contact_rules.FEDERAL})
+
+
+@admin_required
+@require_POST
+def contact_rule_delete(request: HttpRequest, state: str) -> HttpResponse:
+    try:
+        contact_rules.delete_state_rule(state=state)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+    messages.success(request, f"{state.upper()[:2]}: back to the platform's default.")
+    return redirect("contact_rules")
+
+
 urls = [
+    path("settings/contact-rules/", contact_rules_page, name="contact_rules"),
+    path("settings/contact-rules/<str:state>/delete/", contact_rule_delete,
+         name="contact_rule_delete"),
     path("unsubscribe/<str:token>", unsubscribe, name="unsubscribe"),
     path("settings/do-not-contact/", do_not_contact, name="do_not_contact"),
-    path("settings/do-not-contact/<int:entry_id>/remove/", do_not_contact_remove,
+    path("settings/do-not-contact/<int:dnc_id>/remove/", do_not_contact_remove,
          name="do_not_contact_remove"),
 ]

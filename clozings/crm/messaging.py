@@ -2,13 +2,13 @@
 
 Sending an automated step exactly once:
 - The brokerage's run (`run_automated`, a task per brokerage) claims one due automated
-  task at a time with SELECT ... FOR UPDATE SKIP LOCKED, checks the contact rules
-  (crm.contact_rules.check) and, in that same transaction, either holds it (`not_before`,
-  `hold_reason`: checked again when it is due again), skips it (opted out, no consent,
-  do-not-contact: crmcore's `skip_step`), or records the Activity (automated, with the
-  subject and body) together with the message's outbox row and completes the step
-  (crmcore's `complete_automated_step`). A retried task or a second worker finds the step
-  completed; a killed worker rolls the whole claim back.
+  task at a time (its lead's row with SELECT ... FOR UPDATE SKIP LOCKED, then the task's),
+  checks the contact rules (crm.contact_rules.check) and, in that same transaction, either
+  holds it (`not_before`, `hold_reason`: checked again when it is due again), skips it
+  (opted out, no consent, do-not-contact: crmcore's `skip_step`), or records the Activity
+  (automated, with the subject and body) together with the message's outbox row and
+  completes the step (crmcore's `complete_automated_step`). A retried task or a second
+  worker finds the step completed; a killed worker rolls the whole claim back.
 - Emails: the platform's mail outbox (queue_mail) in that transaction.
 - Texts: the brokerage's own outbox (LeadText, so a lead's number never leaves its schema)
   in that transaction; sent after commit by a task, and by the next run when the task was
@@ -202,11 +202,18 @@ def process_next_step(*, now: datetime, rules: contact_rules.RuleBook | None = N
     from clozings.crm import services  # crmcore's engine
 
     with transaction.atomic():
-        task = (_due_tasks(now).select_for_update(skip_locked=True, of=("self",))
-                .select_related("lead", "step").order_by("due_at", "id").first())
-        if task is None:
+        # The lead's row first, then the task's: the order crmcore's services lock in, so
+        # a sender and an agent logging a touch never deadlock. A lead another worker
+        # holds is skipped (SKIP LOCKED); its step goes on the next run.
+        lead = (Lead.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=_due_tasks(now).values("lead_id")).order_by().first())
+        if lead is None:
             return None
-        lead = task.lead
+        task = (_due_tasks(now).filter(lead=lead).select_for_update(of=("self",))
+                .select_related("step").order_by("due_at", "id").first())
+        if task is None:  # done meanwhile by someone else: look again
+            return process_next_step(now=now, rules=rules, brokerage=brokerage)
+        task.lead = lead
         brokerage = brokerage or _brokerage_here()
         verdict = contact_rules.check(lead, task.channel, now, rules=rules)
         task.attempts += 1
@@ -310,7 +317,8 @@ def opt_out(lead: Lead, by: Seat | None = None, via: str = "agent", note: str = 
     """Stop every automated message to `lead` at once: opted out (via a text reply, an
     email unsubscribe, an agent's note...), the revocation kept in the consent record,
     open automated steps held and queued step texts cancelled, and one confirmation text
-    (none when the lead was already opted out, so a second STOP gets nothing)."""
+    (none when the lead was already opted out, so a second STOP gets nothing, and none to
+    a number on the do-not-contact list)."""
     now = now or timezone.now()
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
@@ -331,7 +339,7 @@ def opt_out(lead: Lead, by: Seat | None = None, via: str = "agent", note: str = 
         Activity.objects.create(
             lead=lead, kind=Activity.Kind.NOTE, by_id=by.pk if by is not None else None,
             note=f"Opted out ({via.replace('_', ' ')}). {note}".strip(), created_at=now)
-        if lead.phone:
+        if lead.phone and not contact_rules.on_do_not_contact(lead, "text"):
             _queue_text(lead, _confirmation(LeadText.Kind.OPT_OUT_CONFIRMATION,
                                             _brokerage_here().name),
                         LeadText.Kind.OPT_OUT_CONFIRMATION, now)

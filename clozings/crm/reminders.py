@@ -150,8 +150,12 @@ def _overdue_text(task: Task, brokerage: Brokerage, *, for_admin: Seat | None,
     who = (agent.name or agent.email) if agent is not None else "the agent"
     opening = (f"{who}'s follow-up is overdue:" if for_admin is not None
                else "This follow-up is overdue:")
-    return "\n".join([opening, "", f"{task.title}: {name}, due {task.due_at:%Y-%m-%d %H:%M} UTC",
-                      _lead_link(brokerage, task.lead_id), ""])
+    reader = for_admin or agent
+    zone = zoneinfo.ZoneInfo(reader.user.time_zone if reader is not None and reader.user_id
+                             else brokerage.time_zone)
+    due = task.due_at.astimezone(zone)
+    return "\n".join([opening, "", f"{task.title}: {name}, due {due:%b} {due.day}, "
+                      f"{due:%H:%M} ({zone.key})", _lead_link(brokerage, task.lead_id), ""])
 
 
 def remind_overdue(*, now: datetime | None = None) -> int:

@@ -198,3 +198,23 @@ def test_a_signed_generic_start_and_an_email_unsubscribe(acme, lead):
         assert lead.opted_out_via == "email_reply"
         assert Activity.objects.get(lead=lead, inbound=True, kind="email").subject == \
             "Unsubscribe"
+
+
+def test_an_admin_sets_a_states_rule_and_it_applies(acme):
+    client = host_client(acme.host, acme.admin)
+    rule = {"state": "NY", "start": "09:00", "end": "20:00", "max_per_24h": "2",
+            "source": "our counsel"}
+
+    outside = client.post("/settings/contact-rules/", {**rule, "start": "07:00"})
+    saved = client.post("/settings/contact-rules/", rule)
+
+    assert outside.status_code == 200 and b"within 08:00-21:00" in outside.content
+    assert saved.status_code == 302
+    page = client.get("/settings/contact-rules/")
+    assert b"our counsel" in page.content and b"501.059" in page.content  # FL's default
+    with in_schema(acme.schema_name):
+        from clozings.crm.contact_rules import RuleBook
+
+        assert RuleBook().for_state("NY").max_per_24h == 2
+    assert client.post("/settings/contact-rules/NY/delete/").status_code == 302
+    assert client.post("/settings/contact-rules/NY/delete/").status_code == 404
