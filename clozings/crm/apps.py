@@ -7,6 +7,5 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # Writing an open task wakes its brokerage's sender or reminder run (their
-        # post_save receivers).
-        from clozings.crm import messaging, reminders  # noqa: F401
-        from clozings.crm import receivers  # noqa: F401 (connects the receivers)
+        # post_save receivers); `receivers` connects crm's own.
+        from clozings.crm import messaging, receivers, reminders  # noqa: F401
