@@ -6,12 +6,15 @@ from clozings.billing import urls as billing_urls
 from clozings.crm import urls as crm_urls
 from clozings.distribution import urls as distribution_urls
 from clozings.platform import views
+from clozings.platform.home import brokerage_home
 from clozings.platform.urls_common import common
 from clozings.tenants import urls as tenants_urls
 from clozings.territories import urls as territories_urls
 
 urlpatterns = [
     *common,
+    # The home page by role (before tenants' own "" route, which it falls back to).
+    path("", brokerage_home, name="home"),
     path("", include(tenants_urls.brokerage)),
     path("", include(territories_urls.brokerage)),
     path("", include(billing_urls.brokerage)),
