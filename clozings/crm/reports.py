@@ -27,7 +27,15 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from clozings.crm.models import Activity, Channel, Lead, StageChange, Task
+from clozings.crm.models import (
+    Activity,
+    Cadence,
+    CadenceState,
+    Channel,
+    Lead,
+    StageChange,
+    Task,
+)
 from clozings.tenants.models import Brokerage, Seat
 from clozings.territories.models import Reservation
 
@@ -372,9 +380,26 @@ REVIVE_WINDOW = timedelta(days=183)  # six months
 
 
 def contacted_once(*, agent_id: int | None, now: datetime) -> QuerySet[Lead]:
-    """Open leads from the last six months touched only once: the ones most agents let
-    go, for re-engagement. Oldest touch first."""
+    """Open leads from the last six months touched only once and not already being
+    re-engaged: the ones most agents let go. Oldest touch first."""
     return (leads_in_scope(agent_id=agent_id)
             .filter(created_at__gte=now - REVIVE_WINDOW, touch_count=1,
                     stage__in=Lead.OPEN_STAGES)
-            .select_related("cadence").order_by("last_touch_at", "id"))
+            .exclude(cadence__purpose=Cadence.Purpose.RE_ENGAGEMENT,
+                     cadence_state=CadenceState.ACTIVE)
+            .order_by("last_touch_at", "id"))
+
+
+def being_revived(*, agent_id: int | None, now: datetime) -> int:
+    """Of the same leads, how many run in a re-engagement cadence already."""
+    return (leads_in_scope(agent_id=agent_id)
+            .filter(created_at__gte=now - REVIVE_WINDOW, touch_count=1,
+                    stage__in=Lead.OPEN_STAGES, cadence__purpose=Cadence.Purpose.RE_ENGAGEMENT,
+                    cadence_state=CadenceState.ACTIVE).count())
+
+
+def re_engagement_cadence() -> Cadence | None:
+    """The brokerage's re-engagement cadence (seeded with the schema; the first if an admin
+    added more), None if an admin archived them all."""
+    return (Cadence.objects.filter(purpose=Cadence.Purpose.RE_ENGAGEMENT,
+                                   archived_at__isnull=True).order_by("id").first())

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import path
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
 from django.utils import timezone
 
-from clozings.crm import reports
+from clozings.crm import reports, services
 from clozings.platform import charts
 from clozings.platform.errors import DomainError
 from clozings.platform.money import format_cents
@@ -157,6 +160,107 @@ def team_home(request: HttpRequest) -> HttpResponse:
     })
 
 
+# --- audit and revive ---------------------------------------------------------------------
+REVIVE_SHOWN = 200  # listed with a box each; "all" takes every one, up to REVIVE_AT_ONCE
+REVIVE_AT_ONCE = 500
+
+
+class ReviveForm(forms.Form):
+    """The leads to enrol in the re-engagement cadence: the ones ticked, or every one
+    listed (`everything`). Only the caller's own (an admin's: the team's) can be chosen."""
+
+    lead_ids = forms.TypedMultipleChoiceField(
+        label="Leads", coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
+    everything = forms.BooleanField(required=False)  # sent by the "Revive all" button
+
+    def __init__(self, *args, leads: list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lead_ids"].choices = [(lead.pk, lead.pk) for lead in leads]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("everything") and not data.get("lead_ids"):
+            raise ValidationError("Tick the leads to revive, or revive them all.")
+        return data
+
+
+def _revive_scope(request: HttpRequest) -> int | None:
+    """Whose leads: an agent's own; an admin's team, or one agent with `?agent_id=`."""
+    agent_id = _agent_param(request)
+    if request.seat.is_admin and agent_id is None:
+        return None
+    return acting_seat(request, agent_id).pk
+
+
+def _revive_page(request: HttpRequest, *, agent_id: int | None, form: ReviveForm | None = None,
+                 leads: list | None = None, status: int = 200) -> HttpResponse:
+    now = timezone.now()
+    if leads is None:
+        leads = list(reports.contacted_once(agent_id=agent_id, now=now)[:REVIVE_AT_ONCE])
+    shown = leads[:REVIVE_SHOWN]
+    if agent_id is None:  # the team's: whose each lead is
+        names = {seat.pk: seat.name or seat.email for seat in Seat.objects.filter(
+            brokerage=request.brokerage, pk__in={lead.agent_id for lead in shown})}
+        for lead in shown:
+            lead.agent_name = names.get(lead.agent_id, "")
+    return render(request, "crm/revive.html", {
+        "form": form or ReviveForm(leads=shown), "leads": shown, "total": len(leads),
+        "more": len(leads) - len(shown), "team": agent_id is None,
+        "agent_id": agent_id, "cadence": reports.re_engagement_cadence(),
+        "being_revived": reports.being_revived(agent_id=agent_id, now=now),
+        "since": now - reports.REVIVE_WINDOW,
+    }, status=status)
+
+
+def _scope_or_refusal(request: HttpRequest):
+    try:
+        return _revive_scope(request), None
+    except DomainError as exc:
+        message = (exc.fields or {}).get("agent_id", [exc.message])[0]
+        return None, (forbidden(request, message) if exc.code == "permission_denied" else
+                      render(request, "404.html", {"message": message}, status=404))
+
+
+@seat_required
+def revive(request: HttpRequest) -> HttpResponse:
+    """Leads from the last six months contacted only once; enrol the ticked ones (or all)
+    in the re-engagement cadence, and say how many were revived."""
+    agent_id, refusal = _scope_or_refusal(request)
+    if refusal is not None:
+        return refusal
+    if request.method != "POST":
+        return _revive_page(request, agent_id=agent_id)
+    now = timezone.now()
+    leads = list(reports.contacted_once(agent_id=agent_id, now=now)[:REVIVE_AT_ONCE])
+    form = ReviveForm(request.POST, leads=leads)
+    cadence = reports.re_engagement_cadence()
+    if cadence is None:
+        form.add_error(None, "This brokerage has no re-engagement cadence; an admin can add "
+                             "one on the cadences page.")
+    if not form.is_valid():
+        return _revive_page(request, agent_id=agent_id, form=form, leads=leads, status=400)
+    chosen = set(form.cleaned_data["lead_ids"])
+    revived = skipped = 0
+    for lead in leads:
+        if not form.cleaned_data["everything"] and lead.pk not in chosen:
+            continue
+        try:
+            services.switch_cadence(lead=lead, by=request.seat, cadence=cadence, now=now)
+        except (ValidationError, DomainError):
+            skipped += 1
+        else:
+            revived += 1
+    message = (f"Revived {revived} lead{'s' if revived != 1 else ''}: enrolled in "
+               f"“{cadence.name}”.")
+    if skipped:
+        message += f" {skipped} could not be enrolled (closed or changed meanwhile)."
+    messages.success(request, message)
+    url = reverse("revive")
+    return redirect(f"{url}?agent_id={agent_id}" if agent_id and request.seat.is_admin
+                    and agent_id != request.seat.pk else url)
+
+
 brokerage_urls = [
     path("reports/", follow_up_report, name="reports"),
+    path("leads/revive/", revive, name="revive"),
 ]
