@@ -10,10 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clozings.crm import reports
+from clozings.crm import reports, services
 from clozings.crm.models import Lead, Task
 from clozings.platform.tenancy import in_schema
 from clozings.territories.models import Reservation
+from tests.crm.lead_factories import routed
 from tests.crm.report_data import NOW, close, make_leads
 from tests.tenants.factories import SeatFactory
 from tests.territories.factories import active_reservation
@@ -208,3 +209,31 @@ def test_contacted_once_lists_open_leads_of_six_months_touched_once(acme):
         found = list(reports.contacted_once(agent_id=agent.pk, now=NOW))
 
     assert sorted(lead.pk for lead in found) == sorted(lead.pk for lead in once)
+
+
+def test_through_the_crms_services_a_closing_with_commission_moves_roi(acme):
+    """The same figures from leads made, touched and closed by crm's own services."""
+    agent = SeatFactory(brokerage=acme.brokerage)
+    reservation = active_reservation(agent, "10001")
+    arrived = NOW - timedelta(days=3)
+    with in_schema(acme.schema_name):
+        lead = services.receive_routed_lead(
+            routed=routed(received_at=arrived, reservation_id=reservation.pk, cost_cents=3_000,
+                          source_name="Zillow"), agent=agent, now=arrived)
+        services.log_activity(lead=lead, by=agent, kind="call", outcome="connected",
+                              now=arrived + timedelta(minutes=2))
+        services.log_activity(lead=lead, by=agent, kind="text", now=arrived + timedelta(hours=1))
+    before = report(acme, agent.pk)
+    with in_schema(acme.schema_name):
+        services.change_stage(lead=Lead.objects.get(pk=lead.pk), by=agent, stage="closed",
+                              sale_price_cents=50_000_000, commission_cents=1_250_000,
+                              now=NOW - timedelta(days=1))
+    after = report(acme, agent.pk)
+
+    assert before["depth"]["buckets"][2]["leads"] == 1  # two touches
+    assert before["first_touch"]["p50_seconds"] == 120
+    [territory] = after["roi"]["by_territory"]
+    assert territory["commission_cents"] == 1_250_000 and territory["closings"] == 1
+    assert territory["net_cents"] - before["roi"]["by_territory"][0]["net_cents"] == 1_250_000
+    assert after["roi"]["by_source"][0]["source"] == "Zillow"
+    assert after["funnel"][-1]["leads"] == 1
