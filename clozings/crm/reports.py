@@ -250,8 +250,8 @@ def by_agent(*, brokerage: Brokerage, since: datetime) -> list[dict]:
     out = []
     for seat in seats:
         row = rows.get(seat.pk)
-        if row is None and seat.status != Seat.Status.ACTIVE:
-            continue
+        if row is None and (seat.status != Seat.Status.ACTIVE or seat.is_admin):
+            continue  # no lead here: a former seat, or an admin who takes none
         shaped = _shape_leads(row) if row else _shape_leads(_empty_lead_row())
         out.append({"agent_id": seat.pk, "name": seat.name or seat.email,
                     "role": seat.role, **shaped})
@@ -346,6 +346,8 @@ def _nudge_rows(*, brokerage: Brokerage, now: datetime) -> list[dict]:
     for seat in Seat.objects.filter(brokerage=brokerage, status=Seat.Status.ACTIVE).order_by(
             "name", "email", "pk"):
         row = figures.get(seat.pk, {})
+        if seat.is_admin and not row and not overdue.get(seat.pk):
+            continue  # an admin who takes no leads is no one to nudge
         rows.append({"agent_id": seat.pk, "name": seat.name or seat.email,
                      "overdue": overdue.get(seat.pk, 0), "leads": row.get("leads", 0),
                      "average_touches": row.get("average_touches"),

@@ -25,6 +25,9 @@ from clozings.tenants.scoping import acting_seat
 WINDOWS = {"30d": ("30 days", timedelta(days=30)), "90d": ("90 days", timedelta(days=90)),
            "365d": ("12 months", timedelta(days=365))}
 DEFAULT_WINDOW = "90d"
+# Funnel stages as short as a column of a phone-sized chart allows.
+FUNNEL_SHORT = {"contacted": "Contacted", "appointment": "Appt.", "agreement": "Signed",
+                "under_contract": "Contract", "closed": "Closed"}
 
 
 def _agent_param(request: HttpRequest) -> int | None:
@@ -34,7 +37,8 @@ def _agent_param(request: HttpRequest) -> int | None:
 
 
 def _money(cents: float | None) -> str:
-    return "–" if cents is None else format_cents(round(cents))
+    """Whole dollars (figures and charts; the cents are in the API)."""
+    return "–" if cents is None else format_cents(round(cents / 100) * 100)[:-3]
 
 
 def _ratio(roi: float | None) -> str:
@@ -68,20 +72,25 @@ def _report_context(report: dict) -> dict:
                   "p90": charts.duration(speed["p90_seconds"]),
                   "fast_share": charts.percent(speed["within_5_minutes_share"])},
         "funnel_chart": charts.columns(
-            [("All leads", "all", report["leads"])]
-            + [(row["label"].split()[0], "you", row["leads"]) for row in funnel]),
+            [("Leads", "all", report["leads"])]
+            + [(FUNNEL_SHORT.get(row["stage"], row["label"]), "you", row["leads"])
+               for row in funnel]),
         "funnel_rows": [(row["label"], row["leads"], charts.percent(row["share_of_leads"]),
                          charts.percent(row["share_of_previous"])) for row in funnel],
         "territory_chart": charts.grouped_hbars(
             [(row["zip_code"] or "No territory", [("cost", row["cost_cents"]),
                                                   ("commission", row["commission_cents"])])
              for row in territories], _money),
-        "territories": [{**row, "roi_text": _ratio(row["roi"])} for row in territories],
+        "territories": [{**row, "roi_text": _ratio(row["roi"]), "cost": _money(row["cost_cents"]),
+                         "commission": _money(row["commission_cents"])}
+                        for row in territories],
         "source_chart": charts.grouped_hbars(
             [(row["source"] or "Own leads", [("cost", row["cost_cents"]),
                                              ("commission", row["commission_cents"])])
              for row in sources], _money),
-        "sources": [{**row, "roi_text": _ratio(row["roi"])} for row in sources],
+        "sources": [{**row, "roi_text": _ratio(row["roi"]), "cost": _money(row["cost_cents"]),
+                     "commission": _money(row["commission_cents"])} for row in sources],
+        "total_commission": _money(report["roi"]["total"]["commission_cents"]),
         "total_roi": _ratio(report["roi"]["total"]["roi"]),
         "five_plus": charts.percent(report["depth"]["five_or_more_share"]),
         "average_touches": ("–" if report["depth"]["average_touches"] is None
@@ -147,6 +156,7 @@ def team_home(request: HttpRequest) -> HttpResponse:
         nudges.append({**row, "reasons": reasons})
     return render(request, "crm/team_home.html", {
         "seat": request.seat, "week": week, "nudges": nudges,
+        "commission": _money(week["commission_cents"]),
         "first_touch": charts.duration(week["first_touch_p50_seconds"]),
         "fast_share": charts.percent(week["within_5_minutes_share"]),
         "depth": depth_chart(depth),

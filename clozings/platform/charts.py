@@ -66,7 +66,7 @@ def grouped_hbars(groups: Sequence[tuple[str, Sequence[tuple[str, float | None]]
         block = bar_height * len(bars)
         labels.append(Label(label_width - 6, y + block / 2 + 4, label[:18], anchor="end"))
         for kind, value in bars:
-            width = (WIDTH - label_width - 48) * min(value or 0, top) / top
+            width = (WIDTH - label_width - 56) * min(value or 0, top) / top
             rects.append(Rect(label_width, y + 2, max(width, 1), bar_height - 4, kind,
                               f"{label}: {fmt(value)}"))
             labels.append(Label(label_width + width + 4, y + bar_height - 4, fmt(value),
