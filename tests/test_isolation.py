@@ -584,6 +584,8 @@ API_ID_CASES = {
         "POST", "/api/v1/waitlist", {"zip_code": "30303", "agent_id": seat_id}),
     ("DELETE", "/api/v1/seats/{seat_id}", "reassign_to"): lambda people, seat_id: (
         "DELETE", f"/api/v1/seats/{people['subject'].pk}?reassign_to={seat_id}", None),
+    ("GET", "/api/v1/reports/follow-up", "agent_id"): lambda people, seat_id: (
+        "GET", f"/api/v1/reports/follow-up?agent_id={seat_id}", None),
 }
 # A Stripe object's id: test_another_brokerages_card_cannot_be_made_acmes
 STRIPE_ID_FIELDS = {("POST", "/api/v1/billing/payment-method", "payment_method_id")}
