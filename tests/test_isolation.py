@@ -608,6 +608,8 @@ API_ID_CASES = {
     # a cadence is the brokerage's own (its schema): another's id names none here
     ("POST", "/api/v1/leads/{lead_id}/cadence", "cadence_id"): lambda people, seat_id: (
         "POST", f"/api/v1/leads/{_colleagues_lead(people)}/cadence", {"cadence_id": seat_id}),
+    ("GET", "/api/v1/reports/follow-up", "agent_id"): lambda people, seat_id: (
+        "GET", f"/api/v1/reports/follow-up?agent_id={seat_id}", None),
 }
 # A Stripe object's id: test_another_brokerages_card_cannot_be_made_acmes
 STRIPE_ID_FIELDS = {("POST", "/api/v1/billing/payment-method", "payment_method_id")}

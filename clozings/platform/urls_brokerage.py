@@ -12,7 +12,7 @@ from clozings.territories import urls as territories_urls
 
 urlpatterns = [
     *common,
-    # An agent's home is Today; an admin's the brokerage's home (tenants' dashboard).
+    # An agent's home is Today, an admin's the team this week (before tenants' own "").
     path("", home.home, name="home"),
     path("", include(tenants_urls.brokerage)),
     path("", include(territories_urls.brokerage)),

@@ -1,44 +1,18 @@
 """Bar charts of the staff delivery page, drawn on the server: geometry for an SVG template
-(console/_bars.svg), in a fixed viewBox that scales to the screen."""
+(console/_bars.svg), in a fixed viewBox that scales to the screen. The generic shapes are
+the kernel's (clozings.platform.charts), shared with the CRM's reports."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from clozings.platform.charts import Label, Rect, duration, hbars
+
+__all__ = ["STATUS_ORDER", "duration", "hbars", "status_by_day"]
 
 WIDTH, HEIGHT = 320, 160
 LEFT, BOTTOM, TOP = 8, 20, 18
 # Stacking order and colour class of each status (delivered at the bottom).
 STATUS_ORDER = ("delivered", "rerouted", "routed", "received", "orphaned", "rejected",
                 "duplicate")
-
-
-@dataclass(frozen=True)
-class Rect:
-    x: float
-    y: float
-    width: float
-    height: float
-    kind: str
-    title: str
-
-
-@dataclass(frozen=True)
-class Label:
-    x: float
-    y: float
-    text: str
-    anchor: str = "middle"
-
-
-def duration(seconds: float | None) -> str:
-    """A latency people read at a glance: 0.4 s, 12 s, 6.5 min, 2.1 h."""
-    if seconds is None:
-        return "–"
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def status_by_day(days: list[dict]) -> dict:
@@ -65,21 +39,3 @@ def status_by_day(days: list[dict]) -> dict:
             labels.append(Label(at, HEIGHT - 6, f"{day['day']:%b} {day['day'].day}", anchor))
     labels.append(Label(LEFT, TOP - 6, f"{top} leads a day at most", anchor="start"))
     return {"rects": rects, "labels": labels, "width": WIDTH, "height": HEIGHT}
-
-
-def hbars(rows: list[tuple[str, str, float | None]], fmt=duration) -> dict:
-    """Horizontal bars, one per (label, colour class, value), on a common scale, each value
-    written beside its bar with `fmt`."""
-    row_height = 22
-    label_width = 110
-    top = max((value or 0 for _, _, value in rows), default=0) or 1
-    rects, labels = [], []
-    for i, (label, kind, value) in enumerate(rows):
-        y = 2 + i * row_height
-        labels.append(Label(label_width - 6, y + 15, label[:18], anchor="end"))
-        width = (WIDTH - label_width - 60) * (value or 0) / top
-        rects.append(Rect(label_width, y + 3, max(width, 1), row_height - 6, kind,
-                          f"{label}: {fmt(value)}"))
-        labels.append(Label(label_width + width + 4, y + 15, fmt(value), anchor="start"))
-    return {"rects": rects, "labels": labels, "width": WIDTH,
-            "height": row_height * len(rows) + 4}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from clozings.platform.console import api, views
+from clozings.platform.console import api, api_sla, views, views_sla
 
 public: list = [
     *api.public_urls,
@@ -15,4 +15,6 @@ public: list = [
     path("staff/orphans/<int:lead_id>/assign/", views.staff_orphan_assign,
          name="staff_orphan_assign"),
     path("staff/delivery/", views.staff_delivery, name="staff_delivery"),
+    *api_sla.public_urls,
+    path("staff/sla/", views_sla.staff_sla, name="staff_sla"),
 ]
