@@ -26,7 +26,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from clozings.crm.models import ImportJob, Lead
-from clozings.platform.errors import Conflict, NotFound
+from clozings.platform.errors import Conflict
 from clozings.platform.tenancy import enqueue_on_commit
 from clozings.tenants.models import Seat
 from clozings.territories.models import Territory
@@ -351,7 +351,8 @@ def _advisory_key(job_id: int) -> tuple[int, int]:
 
 
 def run_import(*, import_id: int, chunk_rows: int = CHUNK_ROWS,
-               stop_after_chunks: int | None = None, now: datetime | None = None) -> ImportJob:
+               stop_after_chunks: int | None = None,
+               now: datetime | None = None) -> ImportJob | None:
     """Import the job's rows from the first one not yet done, a chunk per transaction
     (its leads, its report lines and the progress together). A worker already on the job
     (it holds the job's advisory lock) is left to it. `stop_after_chunks` stops early, as
@@ -360,14 +361,14 @@ def run_import(*, import_id: int, chunk_rows: int = CHUNK_ROWS,
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
         if not cursor.fetchone()[0]:
-            return ImportJob.objects.get(pk=import_id)
+            return ImportJob.objects.filter(pk=import_id).first()
     try:
         chunks = 0
         while True:
             with transaction.atomic():
                 job = ImportJob.objects.select_for_update().filter(pk=import_id).first()
-                if job is None:
-                    raise NotFound("No such import.")
+                if job is None:  # deleted since it was queued: nothing to do
+                    return None
                 if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
                     return job
                 moment = now or timezone.now()
