@@ -86,6 +86,10 @@ def deliver_to(*, lead: InboundLead, seat: Seat, repeat_of: InboundLead | None =
         consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at,
         reservation_id=reservation_id, cost_cents=lead.source.cost_per_lead_cents,
         routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "")
+    if lead.brokerage_id != seat.brokerage_id:
+        # The CRM projects its follow-up facts (receivers.project_followup) only onto a line
+        # of the brokerage whose schema writes them: name the brokerage before it writes.
+        InboundLead.objects.filter(pk=lead.pk).update(brokerage=seat.brokerage)
     with in_schema(seat.brokerage.schema_name):
         crm_lead = crm_services.receive_routed_lead(
             routed=routed, agent=seat,
