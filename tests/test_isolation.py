@@ -207,8 +207,17 @@ def redirects_to_login(response) -> bool:
     return response.status_code == 302 and urlparse(response["Location"]).path == "/login/"
 
 
+def body_of(response) -> bytes:
+    """The body, a streamed one (a CSV export) read once and kept."""
+    if not response.streaming:
+        return response.content
+    if not hasattr(response, "read_body"):
+        response.read_body = b"".join(response.streaming_content)
+    return response.read_body
+
+
 def shows_data(response, marker: str = MARKER) -> bool:
-    return marker in response.content.decode(errors="replace").lower()
+    return marker in body_of(response).decode(errors="replace").lower()
 
 
 # --- side effects: every table, after-commit work, Celery, mail, Stripe ------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
@@ -165,10 +166,12 @@ class ImportCreateApi(ImportApi):
             upload = data["file"]
             raw, filename = upload.read(imports.MAX_IMPORT_BYTES + 1), upload.name or ""
         else:
-            raw, filename = data["csv"].encode(), data["filename"]
-        job = imports.create_import(by=self.caller(), agent=agent, filename=filename, raw=raw)
-        if not data["preview_only"]:
-            job = imports.start_import(job=job, mapping=mapping or job.mapping)
+            raw, filename = data["csv"].encode(errors="replace"), data["filename"]
+        with transaction.atomic():  # a mapping refused leaves no job behind
+            job = imports.create_import(by=self.caller(), agent=agent, filename=filename,
+                                        raw=raw)
+            if not data["preview_only"]:
+                job = imports.start_import(job=job, mapping=mapping or job.mapping)
         return Response(created_body(job), status=201 if data["preview_only"] else 202)
 
 

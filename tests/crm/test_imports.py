@@ -8,7 +8,7 @@ import time
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from clozings.crm import imports
@@ -163,3 +163,29 @@ def test_ten_thousand_rows_import_with_progress_moving(acme, agent):
     assert len(one_chunk.captured_queries) < 25
     # about 9 s on an idle machine; the bound allows for a shared, busy one
     assert seconds < 90, seconds
+
+
+def test_the_sweeper_picks_up_queued_and_running_imports_only(acme, agent):
+    raw = (HEADER + "A,B,,a@example.test,10001\n").encode()
+    jobs = [upload(acme, agent, raw) for _ in range(4)]
+    with in_schema(acme.schema_name):
+        for job, status in zip(jobs, ["mapping", "queued", "running", "done"], strict=True):
+            ImportJob.objects.filter(pk=job.pk).update(status=status)
+
+        assert imports.resumable_imports() == [jobs[2].pk, jobs[1].pk]
+
+
+def test_a_job_another_worker_holds_is_left_to_it(acme, agent):
+    job = upload(acme, agent, (HEADER + "A,B,,a@example.test,10001\n").encode())
+    with in_schema(acme.schema_name):
+        imports.start_import(job=job, mapping=job.mapping)
+        key = imports._advisory_key(job.pk)
+    other = connections.create_connection("default")  # another worker's session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        left = run(acme, job)
+    finally:
+        other.close()
+
+    assert (left.status, left.processed_rows) == ("queued", 0)
