@@ -53,6 +53,7 @@ from django.urls.resolvers import RoutePattern
 from clozings.billing import services as billing
 from clozings.billing import stripe_client
 from clozings.crm import services as crm_services
+from clozings.crm.models import ImportJob
 from clozings.platform.auth import issue_token
 from clozings.platform.celery import app as celery_app
 from clozings.platform.tenancy import in_schema
@@ -81,6 +82,8 @@ OPEN_ROUTES = {
     r"^password-reset/": "reset by email is for people who cannot sign in",
     r"^invite/<str:token>/$": "the invitation link, authorised by its signed token",
     r"^static/": "CSS and scripts",
+    r"^calendar/<str:token>.ics$": "an agent's private calendar feed, authorised by its secret "
+                                   "token (only its hash is stored; guesses are throttled)",
 }
 
 # The same on the platform host.
@@ -163,12 +166,20 @@ def _do_not_contact(side: dict):
         return DoNotContact.objects.create(email=f"{MARKER}@{side['brokerage'].slug}.test")
 
 
+def _import_job(side: dict) -> ImportJob:
+    with in_schema(side["brokerage"].schema_name):
+        return ImportJob.objects.create(agent_id=side["seat"].pk, by_id=side["seat"].pk,
+                                        filename="leakcheck.csv",
+                                        content="Name,Zip\nLeakcheck,10001\n", total_rows=1)
+
+
 # Which real object a path parameter names, per side: {name: lambda side: id}.
 OBJECT_IDS = {
     "seat_id": lambda side: side["seat"].pk,
     "reservation_id": lambda side: _made(side, "reservation", lambda: _reservation(side)).pk,
     "entry_id": lambda side: _made(side, "entry", lambda: _waitlist_entry(side)).pk,
     "dnc_id": lambda side: _made(side, "dnc", lambda: _do_not_contact(side)).pk,
+    "import_id": lambda side: _made(side, "import", lambda: _import_job(side)).pk,
 }
 ROUTES_WITH_OBJECTS = [route for route in PROTECTED
                        if any(m["name"] in OBJECT_IDS for m in _PARAM.finditer(route))]
@@ -205,8 +216,17 @@ def redirects_to_login(response) -> bool:
     return response.status_code == 302 and urlparse(response["Location"]).path == "/login/"
 
 
+def body_of(response) -> bytes:
+    """The body, a streamed one (a CSV export) read once and kept."""
+    if not response.streaming:
+        return response.content
+    if not hasattr(response, "read_body"):
+        response.read_body = b"".join(response.streaming_content)
+    return response.read_body
+
+
 def shows_data(response, marker: str = MARKER) -> bool:
-    return marker in response.content.decode(errors="replace").lower()
+    return marker in body_of(response).decode(errors="replace").lower()
 
 
 # --- side effects: every table, after-commit work, Celery, mail, Stripe ------------------
@@ -603,6 +623,9 @@ API_ID_CASES = {
         "POST", "/api/v1/waitlist", {"zip_code": "30303", "agent_id": seat_id}),
     ("DELETE", "/api/v1/seats/{seat_id}", "reassign_to"): lambda people, seat_id: (
         "DELETE", f"/api/v1/seats/{people['subject'].pk}?reassign_to={seat_id}", None),
+    ("POST", "/api/v1/leads/import", "agent_id"): lambda people, seat_id: (
+        "POST", "/api/v1/leads/import", {"csv": "Name,Phone,Zip\nAl,212-555-0101,10001\n",
+                                         "agent_id": seat_id}),
     ("POST", "/api/v1/leads", "agent_id"): lambda people, seat_id: (
         "POST", "/api/v1/leads", {"phone": "(212) 555-0100", "agent_id": seat_id}),
     # a cadence is the brokerage's own (its schema): another's id names none here
@@ -618,6 +641,8 @@ STRIPE_ID_FIELDS = {("POST", "/api/v1/billing/payment-method", "payment_method_i
 PAGE_ID_CASES = {
     ("WaitlistForm", "agent_id"): lambda people, seat_id: (
         "/territories/waitlist/", {"zip_code": "30303", "agent_id": seat_id}),
+    ("ImportUploadForm", "agent_id"): lambda people, seat_id: (
+        "/leads/import/", {"agent_id": seat_id}),
     ("DeactivateForm", "reassign_to"): lambda people, seat_id: (
         f"/seats/{people['subject'].pk}/deactivate/", {"reassign_to": seat_id}),
 }

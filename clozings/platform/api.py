@@ -78,7 +78,8 @@ class ApiView(APIView):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # a view taking files (a CSV import) sets its own, larger `max_body_bytes`
+        limit = getattr(self, "max_body_bytes", None) or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if request.method in BODY_METHODS and limit is not None and length > limit:
             raise ApiError(f"The request body is larger than {limit} bytes.",
                            code="payload_too_large", status_code=413)

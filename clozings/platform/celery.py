@@ -13,6 +13,8 @@ from tenant_schemas_celery.app import CeleryApp  # noqa: E402
 app = CeleryApp("clozings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# CSV imports keep their tasks beside the import code (clozings/crm/import_tasks.py).
+app.autodiscover_tasks(["clozings.crm"], related_name="import_tasks")
 
 
 @task_prerun.connect(weak=False, dispatch_uid="clozings_tag_brokerage")

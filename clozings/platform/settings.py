@@ -158,6 +158,9 @@ CELERY_BEAT_SCHEDULE["distribution.sweep_texts"] = {
 # First-touch SLA: delivered leads nobody touched in time are re-routed or alerted.
 CELERY_BEAT_SCHEDULE["distribution.watch_first_touch"] = {
     "task": "distribution.watch_first_touch", "schedule": 20.0, "options": {"expires": 20}}
+# CSV imports: send again the imports a lost task or a dead worker left (every schema).
+CELERY_BEAT_SCHEDULE["crm.sweep_imports"] = {
+    "task": "crm.sweep_imports", "schedule": 120.0, "options": {"expires": 120}}
 # Texts to agents: "console" prints them, "twilio" sends them through Twilio's client
 # (TWILIO_API_BASE points it at another host, such as the tests' stand-in).
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
