@@ -45,6 +45,8 @@ LOGINS = (ADMIN, AGENT, STAFF)
 DEMO_ZIP = "10001"
 DEMO_SOURCE = "Demo lead source"
 # The demo reservation's billing state: no Stripe subscription item stands behind it.
+# Releasing it works like any release: the removal's DELETE gets Stripe's (localstripe's)
+# 404 for this id, which counts as already removed (tests/billing/test_demo_release.py).
 DEMO_STRIPE_ITEM = "si_demo"
 
 
