@@ -184,3 +184,9 @@ def brokerage_sla_annotations() -> dict:
             _seconds("first_touch_at"), fraction=0.5,
             filter=Q(first_touch_at__isnull=False))).values("p"), output_field=FloatField()),
     }
+
+
+def inbound_lead_ids(*, source_id: int, external_ids: list[str]) -> dict[str, int]:
+    """{external id: lead id} of a source's leads among `external_ids` (those taken in)."""
+    return dict(InboundLead.objects.filter(source_id=source_id, external_id__in=external_ids)
+                .values_list("external_id", "id"))
