@@ -201,8 +201,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch-share", type=float, default=0.2,
                             help="share of the native leads sent through /api/v1/leads/batch "
                                  f"in groups of {BATCH_SIZE} (default 0.2)")
-        parser.add_argument("--wait", type=float, default=30.0,
-                            help="seconds to wait for deliveries after sending (default 30)")
+        parser.add_argument("--wait", type=float, default=60.0,
+                            help="seconds to wait for deliveries after sending (default 60)")
 
     def handle(self, *args, leads: int, rate: float, host: str | None, adapter: str,
                sources: Path | None, key: str | None, graph_dir: Path | None,
