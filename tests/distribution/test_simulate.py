@@ -100,6 +100,7 @@ def test_simulate_speaks_each_adapter_and_every_lead_reaches_the_agent(
     if "meta" in via:  # read back from the Graph stand-in, consent kept
         lead = InboundLead.objects.filter(source=adapter_sources["sources"]["meta"]).first()
         assert lead.consent["custom_disclaimer_responses"][0]["checkbox_key"] == "contact_me"
+        assert list(adapter_sources["graph_dir"].glob("*.json")) == []  # read, then removed
     with in_schema(acme.schema_name):
         assert Lead.objects.filter(agent_id=reservation.seat_id).count() == leads
 

@@ -43,7 +43,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clozings.distribution import selectors as distribution_selectors
 from clozings.platform import embedded
-from clozings.platform.graph_standin import put_lead
+from clozings.platform.graph_standin import lead_path, put_lead
 from clozings.platform.management.commands.demo import (
     DEMO_ZIP,
     demo_key_path,
@@ -371,6 +371,8 @@ class Command(BaseCommand):
                     source_id=self.credentials["meta"]["id"], external_ids=sorted(unread))
                 pending |= {("meta", lead_id) for lead_id in found.values()}
                 unread -= set(found)
+                for leadgen_id in found:  # read by the app: the stand-in's copy can go
+                    lead_path(self.graph_dir, leadgen_id).unlink(missing_ok=True)
             for via, lead_id in sorted(pending):
                 status, body = api.call("GET", f"/api/v1/leads/{lead_id}",
                                         headers=bearer(self.credentials[via]["key"]))
