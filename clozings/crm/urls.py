@@ -1,8 +1,18 @@
 """Routes of the crm app: `public` on the platform host, `brokerage` on brokerage hosts."""
 
-from clozings.crm import (api, api_imports, api_me, api_reports, contact_views, views,
-                          views_cadences, views_calendar, views_imports, views_reports,
-                          webhooks)
+from clozings.crm import (
+                          api,
+                          api_imports,
+                          api_me,
+                          api_reports,
+                          contact_views,
+                          views,
+                          views_cadences,
+                          views_calendar,
+                          views_imports,
+                          views_reports,
+                          webhooks,
+)
 
 public: list = []
 # The import and export routes come before api.py's, so "import" is never read as an id.

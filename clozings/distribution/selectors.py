@@ -20,7 +20,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from clozings.distribution.models import InboundLead, LeadSource
+from clozings.distribution.models import InboundLead, LeadSource, SlaBreach
 
 SWEEP_BATCH = 1000
 
@@ -75,10 +75,17 @@ PERCENTILES = (50, 90, 99)
 STATUSES = [status.value for status in InboundLead.Status]
 
 
-def _figures() -> dict:
-    """Aggregates of the delivery figures: counts by status, re-routes and the
+BREACH_ACTIONS = [action.value for action in SlaBreach.Action]
+
+
+def _figures(*, breaches: bool = True) -> dict:
+    """Aggregates of the delivery figures: counts by status, re-routes, first-touch SLA
+    breaches by what was done (a one-to-one join: no row is counted twice) and the
     intake-to-delivery and intake-to-first-touch percentiles (seconds)."""
     figures = {f"n_{status}": Count("id", filter=Q(status=status)) for status in STATUSES}
+    if breaches:
+        figures |= {f"sla_{action}": Count("sla_breach", filter=Q(sla_breach__action=action))
+                    for action in BREACH_ACTIONS}
     for p in PERCENTILES:
         figures[f"delivery_p{p}"] = PercentileCont(
             _seconds("delivered_at"), fraction=p / 100, filter=Q(delivered_at__isnull=False))
@@ -87,13 +94,21 @@ def _figures() -> dict:
     return figures
 
 
+def _breaches(row: dict) -> dict:
+    counts = {action: row[f"sla_{action}"] for action in BREACH_ACTIONS}
+    return {**counts, "total": sum(counts.values())}
+
+
 def _shaped(row: dict) -> dict:
-    return {
+    shaped = {
         "counts": {status: row[f"n_{status}"] for status in STATUSES},
         "orphans": row["n_orphaned"], "reroutes": row["n_rerouted"],
         "delivery_seconds": {f"p{p}": row[f"delivery_p{p}"] for p in PERCENTILES},
         "first_touch_seconds": {f"p{p}": row[f"first_touch_p{p}"] for p in PERCENTILES},
     }
+    if "sla_rerouted" in row:
+        shaped["sla_breaches"] = _breaches(row)
+    return shaped
 
 
 def _window(since: datetime) -> QuerySet[InboundLead]:
@@ -133,10 +148,23 @@ def delivery_by_brokerage(*, since: datetime) -> list[dict]:
     """The figures per brokerage a lead went to, in one query, busiest first (leads that
     went nowhere, orphans and rejections, under slug None)."""
     rows = (_window(since).values("brokerage_id", "brokerage__slug", "brokerage__name")
-            .annotate(**_figures()).annotate(total=Count("id"))
+            .annotate(**_figures(breaches=False)).annotate(total=Count("id"))
             .order_by("-total", "brokerage__slug"))
     return [{"slug": row["brokerage__slug"], "name": row["brokerage__name"],
              "total": row["total"], **_shaped(row)} for row in rows]
+
+
+def sla_breaches_by_brokerage(*, since: datetime) -> list[dict]:
+    """First-touch SLA breaches of the window's leads per brokerage whose agent missed the
+    first touch (a re-routed lead has moved on to another agent's brokerage since), by
+    what was done, in one query, most first."""
+    rows = (SlaBreach.objects.filter(inbound_lead__received_at__gte=since).order_by()
+            .values("brokerage_id", "brokerage__slug", "brokerage__name")
+            .annotate(**{f"sla_{action}": Count("id", filter=Q(action=action))
+                         for action in BREACH_ACTIONS})
+            .annotate(n=Count("id")).order_by("-n", "brokerage__slug"))
+    return [{"slug": row["brokerage__slug"], "name": row["brokerage__name"],
+             **_breaches(row)} for row in rows]
 
 
 SLA_DAYS = 30
@@ -156,3 +184,9 @@ def brokerage_sla_annotations() -> dict:
             _seconds("first_touch_at"), fraction=0.5,
             filter=Q(first_touch_at__isnull=False))).values("p"), output_field=FloatField()),
     }
+
+
+def inbound_lead_ids(*, source_id: int, external_ids: list[str]) -> dict[str, int]:
+    """{external id: lead id} of a source's leads among `external_ids` (those taken in)."""
+    return dict(InboundLead.objects.filter(source_id=source_id, external_id__in=external_ids)
+                .values_list("external_id", "id"))

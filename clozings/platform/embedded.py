@@ -188,6 +188,26 @@ def start_localstripe() -> tuple[str, subprocess.Popen]:
     return f"http://127.0.0.1:{port}", process
 
 
+def graph_leads_directory() -> Path:
+    """Where `clozings simulate` leaves the Meta leads the Graph stand-in serves."""
+    return clozings_home() / "graph-leads"
+
+
+def start_graph_standin() -> tuple[str, subprocess.Popen]:
+    """Start the loopback Graph API stand-in (clozings.platform.graph_standin); return the
+    API base for META_GRAPH_API_BASE."""
+    from clozings.platform.graph_standin import VERSION
+
+    port = free_port()
+    process = spawn([sys.executable, "-m", "clozings.platform.graph_standin", "--port",
+                     str(port), "--directory", str(graph_leads_directory())],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(_stop, process)
+    wait_for_port(port)
+    started.add("graph stand-in")
+    return f"http://127.0.0.1:{port}/{VERSION}", process
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()

@@ -19,10 +19,10 @@ from clozings.platform.auth import (
     revoke_all_tokens,
     revoke_token,
 )
-from clozings.platform.errors import Conflict
+from clozings.platform.errors import Conflict, Forbidden
 from clozings.tenants import selectors, services
 from clozings.tenants.models import Seat
-from clozings.tenants.permissions import IsBrokerageAdmin
+from clozings.tenants.permissions import HasSeat, IsBrokerageAdmin
 from clozings.tenants.scoping import SeatScopedApiView
 from clozings.tenants.throttling import (
     clear_login_failures,
@@ -195,8 +195,42 @@ class SeatListCreateApi(SeatApi):
         return Response(SeatOutput(seat).data, status=201)
 
 
-class SeatRoleInput(serializers.Serializer):
-    role = serializers.ChoiceField(Seat.Role.choices)
+class SeatUpdateInput(serializers.Serializer):
+    paused_from = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="Start of a pause: no new leads from then (null: already paused when "
+                  "paused_until is set). ISO 8601; a time without an offset is read in the "
+                  "caller's time zone.")
+    paused_until = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="End of the pause (null: until further notice). Must be after "
+                  "paused_from. Both null: no pause.")
+    daily_cap = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=services.MAX_CAP,
+        help_text="Most new leads a day (the brokerage's day); null: no cap. Admins only.")
+    monthly_cap = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=services.MAX_CAP,
+        help_text="Most new leads a calendar month; null: no cap. Admins only.")
+    role = serializers.ChoiceField(Seat.Role.choices, required=False,
+                                   help_text="Admins only.")
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(self.fields)) \
+            if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Not a field of a seat that can be changed."] for name in unknown})
+        if not attrs:
+            raise serializers.ValidationError(
+                f"Send at least one of: {', '.join(self.fields)}.")
+        return attrs
+
+
+class SeatUpdateOutput(SeatOutput):
+    paused_from = serializers.DateTimeField(allow_null=True)
+    paused_until = serializers.DateTimeField(allow_null=True)
+    daily_cap = serializers.IntegerField(allow_null=True)
+    monthly_cap = serializers.IntegerField(allow_null=True)
 
 
 class SeatDeactivateQuery(serializers.Serializer):
@@ -208,15 +242,38 @@ class SeatDeactivateQuery(serializers.Serializer):
 class SeatDetailApi(SeatApi):
     """One seat: change its role, or deactivate it (nothing is deleted)."""
 
-    @extend_schema(operation_id="seats_change_role", request=SeatRoleInput, responses={
-        200: SeatOutput, **error_responses(
+    def get_permissions(self):
+        # An agent may change their own pause; everything else is for admins.
+        if getattr(self.request, "method", None) == "PATCH":
+            return [HasSeat()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="seats_update", request=SeatUpdateInput,
+        description="Change a seat's pause (vacation), lead caps or role; only the fields "
+                    "sent change. An admin changes any seat of the brokerage; an agent only "
+                    "their own `paused_from` / `paused_until` (anything else, or another "
+                    "seat's id, is 403). Routing gives no new lead to a paused seat, nor to "
+                    "one at its daily or monthly cap.",
+        responses={200: SeatUpdateOutput, **error_responses(
             400, 401, 403, 404, 409, 413, 415,
-            s409="`last_admin`: a brokerage keeps at least one active admin.")})
+            s403="`permission_denied`: an agent changing another seat, or anything but "
+                 "their own pause.",
+            s409="`last_admin`: a brokerage keeps at least one active admin; `conflict`: "
+                 "the seat is deactivated.")})
     def patch(self, request, seat_id: int):
+        caller = self.caller()
+        if not caller.is_admin and seat_id != caller.pk:
+            raise Forbidden("An agent changes their own pause only; an admin of the "
+                            "brokerage changes other seats.")
+        if not caller.is_admin and isinstance(request.data, dict) and (
+                set(request.data) - set(services.PAUSE_FIELDS)):
+            raise Forbidden("Only an admin of the brokerage can change caps or roles; an "
+                            "agent changes their own pause (paused_from, paused_until).")
         seat = self.get_seat(seat_id)
-        data = self.parse(SeatRoleInput, request)
-        seat = services.change_seat_role(seat=seat, role=data["role"], by=request.user)
-        return Response(SeatOutput(seat).data)
+        data = self.parse(SeatUpdateInput, request)
+        seat = services.update_seat(seat=seat, by=caller, **data)
+        return Response(SeatUpdateOutput(seat).data)
 
     @extend_schema(operation_id="seats_deactivate", parameters=[SeatDeactivateQuery], responses={
         200: SeatOutput, **error_responses(

@@ -212,3 +212,38 @@ class FirstTouchForm(forms.Form):
                   "next agent of a shared ZIP; on an exclusive ZIP the agent and admins "
                   "are emailed.",
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+
+
+class PauseForm(forms.Form):
+    """A vacation, in whole days of the viewer's time zone: away from the morning of
+    `away_from` (empty: today, at once) until the morning of `back_on` (empty: until the
+    pause is ended by hand)."""
+
+    away_from = forms.DateField(
+        label="Away from", required=False,
+        help_text="No new leads from the start of this day. Empty: from now.",
+        widget=forms.DateInput(attrs={"type": "date"}))
+    back_on = forms.DateField(
+        label="Back on", required=False,
+        help_text="Leads come again from the start of this day. Empty: until you end it.",
+        widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("away_from"), data.get("back_on")
+        if not self.errors and start is None and end is None:
+            raise ValidationError("Give the day you leave, the day you are back, or both.")
+        if start is not None and end is not None and end <= start:
+            self.add_error("back_on", "The day you are back must come after the day you leave.")
+        return data
+
+
+class CapsForm(forms.Form):
+    daily_cap = forms.IntegerField(
+        label="Most new leads a day", required=False, min_value=0, max_value=10_000,
+        help_text="Empty: no daily cap.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    monthly_cap = forms.IntegerField(
+        label="Most new leads a month", required=False, min_value=0, max_value=10_000,
+        help_text="Empty: no monthly cap.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}))

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from clozings.platform.errors import Conflict, Throttled
+from clozings.platform.errors import Conflict, Forbidden, Throttled
 from clozings.platform.mail import queue_mail
 from clozings.platform.tenancy import enqueue_on_commit
 from clozings.tenants import throttling
@@ -535,6 +535,72 @@ def change_seat_role(*, seat: Seat, role: str, by: User) -> Seat:
             seat.role = role
             seat.save(update_fields=["role"])
     logger.info("seat.role_changed", extra={"seat": seat.pk, "role": role, "by": by.pk})
+    return seat
+
+
+# --- lead routing of a seat: pause (vacation) and caps -------------------------------------
+MAX_CAP = 10_000
+PAUSE_FIELDS = ("paused_from", "paused_until")
+ROUTING_FIELDS = (*PAUSE_FIELDS, "daily_cap", "monthly_cap")
+UNCHANGED = object()
+
+
+def update_seat(*, seat: Seat, by: Seat, paused_from=UNCHANGED, paused_until=UNCHANGED,
+                daily_cap=UNCHANGED, monthly_cap=UNCHANGED, role=UNCHANGED) -> Seat:
+    """Change a seat's pause, caps or role (only the arguments given).
+
+    An admin (`by`, an active admin seat of the seat's brokerage) changes any of them for
+    any seat of the brokerage; an agent only their own pause (Forbidden otherwise). A pause
+    runs from `paused_from` (None: already) to `paused_until` (None: until further notice);
+    both None: no pause. Caps are whole leads per day / per month of the brokerage's time
+    zone, None for no cap. The brokerage keeps at least one active admin."""
+    changes = {name: value for name, value in (
+        ("paused_from", paused_from), ("paused_until", paused_until),
+        ("daily_cap", daily_cap), ("monthly_cap", monthly_cap), ("role", role),
+    ) if value is not UNCHANGED}
+    if by.brokerage_id != seat.brokerage_id or by.status != Seat.Status.ACTIVE:
+        raise Forbidden("You have no active seat in this brokerage.")
+    if not by.is_admin:
+        if by.pk != seat.pk:
+            raise Forbidden("An agent changes their own pause only; an admin of the "
+                            "brokerage changes other seats.")
+        others = sorted(set(changes) - set(PAUSE_FIELDS))
+        if others:
+            raise Forbidden(f"Only an admin of the brokerage can change {', '.join(others)}; "
+                            "an agent changes their own pause (paused_from, paused_until).")
+    errors: dict[str, list[str]] = {}
+    for name in ("daily_cap", "monthly_cap"):
+        value = changes.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= MAX_CAP):
+            errors[name] = [f"A cap is a whole number of leads from 0 to {MAX_CAP}, "
+                            "or empty for no cap."]
+    if "role" in changes and changes["role"] not in Seat.Role.values:
+        errors["role"] = [f"Choose one of: {', '.join(Seat.Role.values)}."]
+    for name in PAUSE_FIELDS:
+        value = changes.get(name)
+        if value is not None and timezone.is_naive(value):
+            errors[name] = ["Give a time with its time zone."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        seat = Seat.objects.select_for_update().get(pk=seat.pk)
+        if seat.status == Seat.Status.DEACTIVATED:
+            raise Conflict("This seat is deactivated; invite the person again first.",
+                           code="conflict")
+        start = changes.get("paused_from", seat.paused_from)
+        end = changes.get("paused_until", seat.paused_until)
+        if start is not None and end is not None and end <= start:
+            raise ValidationError({"paused_until": [
+                "The pause must end after it starts."]})
+        if changes.get("role", seat.role) == Seat.Role.AGENT and seat.role == Seat.Role.ADMIN:
+            _ensure_an_admin_remains(seat)
+        for name, value in changes.items():
+            setattr(seat, name, value)
+        if changes:
+            seat.save(update_fields=list(changes))
+    logger.info("seat.updated", extra={"seat": seat.pk, "fields": sorted(changes),
+                                       "by": by.pk})
     return seat
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from datetime import date, datetime, time
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +23,8 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.urls import path, reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -296,8 +299,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 # --- brokerage host: lead alerts (own phone for texts; admins: the first-touch time) ----
 def _lead_alerts_page(request: HttpRequest, *, phone_form=None, sla_form=None,
-                      status: int = 200) -> HttpResponse:
+                      pause_form=None, status: int = 200) -> HttpResponse:
     return render(request, "tenants/lead_alerts.html", {
+        "pause": pause_state(request.seat),
+        "pause_form": pause_form or forms.PauseForm(initial=_pause_initial(request.seat)),
         "phone_form": phone_form or forms.PhoneForm(initial={"phone": request.seat.phone}),
         "sla_form": sla_form or forms.FirstTouchForm(initial={
             "first_touch_sla_minutes": request.brokerage.first_touch_sla_minutes}),
@@ -320,6 +325,83 @@ def lead_alerts(request: HttpRequest) -> HttpResponse:
                              else "New leads now come by email only.")
             return redirect("lead_alerts")
     return _lead_alerts_page(request, phone_form=form, status=400)
+
+
+# --- pauses (vacations) and caps: an agent's own pause, an admin's for anyone ----------
+def pause_state(seat: Seat, now=None) -> dict | None:
+    """The seat's pause as a page shows it: None when there is none (or it is over);
+    else whether it is on now, and its start and end (None: open)."""
+    now = now or timezone.now()
+    if seat.paused_from is None and seat.paused_until is None:
+        return None
+    if seat.paused_until is not None and seat.paused_until <= now:
+        return None
+    return {"on": seat.is_paused_at(now), "start": seat.paused_from, "end": seat.paused_until}
+
+
+def _morning(day: date | None) -> datetime | None:
+    """The start of `day` in the viewer's time zone (None stays None)."""
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min),
+                               timezone.get_current_timezone())
+
+
+def _pause_initial(seat: Seat) -> dict:
+    if pause_state(seat) is None:
+        return {}
+    zone = timezone.get_current_timezone()
+    return {name: value.astimezone(zone).date() for name, value in (
+        ("away_from", seat.paused_from), ("back_on", seat.paused_until)) if value}
+
+
+def _save_pause(request: HttpRequest, seat: Seat):
+    """Apply the posted pause form (or end the pause) to `seat` as the caller; returns
+    (the form, None) on success or (the form with its errors, status)."""
+    form = forms.PauseForm(request.POST)
+    if request.POST.get("action") == "end":
+        changes = {"paused_from": None, "paused_until": None}
+    elif form.is_valid():
+        changes = {"paused_from": _morning(form.cleaned_data["away_from"]),
+                   "paused_until": _morning(form.cleaned_data["back_on"])}
+        if changes["paused_from"] is None:
+            changes["paused_from"] = timezone.now()
+    else:
+        return form, 400
+    try:
+        services.update_seat(seat=seat, by=request.seat, **changes)
+    except ValidationError as exc:
+        forms.apply_service_error(form, exc, {"paused_from": "away_from",
+                                              "paused_until": "back_on"})
+        return form, 400
+    except DomainError as exc:
+        forms.apply_service_error(form, exc)
+        return form, status_for(exc)
+    return form, None
+
+
+def _pause_message(seat: Seat, *, own: bool) -> str:
+    state = pause_state(Seat.objects.get(pk=seat.pk))
+    who = "You are" if own else f"{seat.name or seat.email} is"
+    if state is None:
+        return f"{who} taking new leads again."
+    end = (f"until {date_format(timezone.localtime(state['end']))}" if state["end"]
+           else "until the pause is ended")
+    if state["on"]:
+        return f"{who} paused: no new leads {end}."
+    return (f"{who} paused from {date_format(timezone.localtime(state['start']))}: "
+            f"no new leads {end}.")
+
+
+@seat_required
+@require_POST
+def own_pause(request: HttpRequest) -> HttpResponse:
+    """The signed-in agent's vacation: away from / back on (or end it now)."""
+    form, status = _save_pause(request, request.seat)
+    if status is not None:
+        return _lead_alerts_page(request, pause_form=form, status=status)
+    messages.success(request, _pause_message(request.seat, own=True))
+    return redirect("lead_alerts")
 
 
 @admin_required(message="Only an admin of this brokerage can change the first-touch time.")
@@ -360,6 +442,9 @@ def _seat_list_page(request: HttpRequest, form: forms.InviteForm, status: int = 
         scoped(Seat.objects.select_related("user"), request),
         key=lambda s: (_STATUS_ORDER[s.status], (s.name or s.email).lower()))
     _with_invitation_mail(seats)
+    now = timezone.now()
+    for seat in seats:
+        seat.pause = pause_state(seat, now) if seat.status == Seat.Status.ACTIVE else None
     return render(request, "tenants/seats/list.html",
                   {"seats": seats, "form": form}, status=status)
 
@@ -384,10 +469,16 @@ def seat_list(request: HttpRequest) -> HttpResponse:
 
 
 def _seat_page(request: HttpRequest, seat: Seat, *, role_form=None, action_error: str = "",
-               status: int = 200) -> HttpResponse:
+               pause_form=None, caps_form=None, status: int = 200) -> HttpResponse:
     _with_invitation_mail([seat])
     return render(request, "tenants/seats/detail.html", {
         "subject": seat,
+        "pause": pause_state(seat),
+        "pause_form": pause_form or forms.PauseForm(initial=_pause_initial(seat),
+                                                    auto_id="id_pause_%s"),
+        "caps_form": caps_form or forms.CapsForm(
+            initial={"daily_cap": seat.daily_cap, "monthly_cap": seat.monthly_cap},
+            auto_id="id_caps_%s"),
         "role_form": role_form or forms.RoleForm(initial={"role": seat.role},
                                                  auto_id="id_role_%s"),
         "action_error": action_error,
@@ -418,6 +509,42 @@ def seat_role(request: HttpRequest, seat_id: int) -> HttpResponse:
                                       f"{seat.get_role_display().lower()}.")
             return redirect("seat_detail", seat_id=seat.pk)
     return _seat_page(request, seat, role_form=form, status=status)
+
+
+@admin_required
+@require_POST
+def seat_pause(request: HttpRequest, seat_id: int) -> HttpResponse:
+    """An admin pauses a seat of the brokerage (or ends its pause)."""
+    seat = _seat_of_this_brokerage(request, seat_id)
+    form, status = _save_pause(request, seat)
+    if status is not None:
+        form.auto_id = "id_pause_%s"
+        return _seat_page(request, seat, pause_form=form, status=status)
+    messages.success(request, _pause_message(seat, own=seat.pk == request.seat.pk))
+    return redirect("seat_detail", seat_id=seat.pk)
+
+
+@admin_required
+@require_POST
+def seat_caps(request: HttpRequest, seat_id: int) -> HttpResponse:
+    """An admin sets a seat's daily and monthly lead caps (empty: no cap)."""
+    seat = _seat_of_this_brokerage(request, seat_id)
+    form = forms.CapsForm(request.POST, auto_id="id_caps_%s")
+    status = 400
+    if form.is_valid():
+        try:
+            seat = services.update_seat(seat=seat, by=request.seat, **form.cleaned_data)
+        except (ValidationError, DomainError) as exc:
+            forms.apply_service_error(form, exc)
+            status = status_for(exc) if isinstance(exc, DomainError) else 400
+        else:
+            caps = [f"{seat.daily_cap} a day" if seat.daily_cap is not None else "",
+                    f"{seat.monthly_cap} a month" if seat.monthly_cap is not None else ""]
+            caps = " and ".join(c for c in caps if c)
+            messages.success(request, f"{seat.name or seat.email} gets at most {caps}."
+                             if caps else f"{seat.name or seat.email} has no lead cap.")
+            return redirect("seat_detail", seat_id=seat.pk)
+    return _seat_page(request, seat, caps_form=form, status=status)
 
 
 @admin_required
@@ -558,9 +685,12 @@ brokerage_urls: list = [
     path("seats/", seat_list, name="seat_list"),
     path("seats/<int:seat_id>/", seat_detail, name="seat_detail"),
     path("seats/<int:seat_id>/role/", seat_role, name="seat_role"),
+    path("seats/<int:seat_id>/pause/", seat_pause, name="seat_pause"),
+    path("seats/<int:seat_id>/caps/", seat_caps, name="seat_caps"),
     path("seats/<int:seat_id>/resend/", seat_resend, name="seat_resend"),
     path("seats/<int:seat_id>/deactivate/", seat_deactivate, name="seat_deactivate"),
     path("invite/<str:token>/", accept_invitation, name="accept_invitation"),
     path("lead-alerts/", lead_alerts, name="lead_alerts"),
     path("lead-alerts/first-touch/", first_touch_sla, name="first_touch_sla"),
+    path("lead-alerts/away/", own_pause, name="own_pause"),
 ]

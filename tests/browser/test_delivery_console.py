@@ -12,7 +12,7 @@ from clozings.distribution.routing import route_lead
 from clozings.platform.tenancy import in_schema
 from tests.browser.conftest import ARTEFACTS, db_read
 from tests.distribution.factories import lead_source, take
-from tests.distribution.test_staff_api import brokerages_without_schemas, ledger
+from tests.distribution.test_staff_api import breaches, brokerages_without_schemas, ledger
 from tests.tenants.factories import PASSWORD, SeatFactory, UserFactory, ensure_brokerage
 from tests.territories.factories import ensure_catalogue
 
@@ -87,7 +87,9 @@ def test_staff_read_the_delivery_figures_on_a_phone_and_a_desktop(
         ensure_catalogue()
         UserFactory(email="desk@clozings.test", is_staff=True)
         source = lead_source("Portal").source
-        ledger(source, brokerages_without_schemas(3), per_brokerage=4, now=timezone.now())
+        made = brokerages_without_schemas(3)
+        ledger(source, made, per_brokerage=4, now=timezone.now())
+        breaches(source, made[:2], now=timezone.now())
 
     db_read(make)
     base = f"http://localhost:{live_port}"
@@ -98,7 +100,7 @@ def test_staff_read_the_delivery_figures_on_a_phone_and_a_desktop(
     expect(staff.page.get_by_role("heading", name="Lead delivery")).to_be_visible()
     staff.page.get_by_role("link", name="7 days").click()
     expect(staff.page).to_have_url(f"{base}/staff/delivery/?window=7d")
-    expect(staff.page.locator("svg.chart")).to_have_count(4)
+    expect(staff.page.locator("svg.chart")).to_have_count(5)
     expect(staff.page.locator("main")).to_contain_text("Figures 2")
     assert staff.fits_the_screen()
     assert staff.small_tap_targets() == []
@@ -109,7 +111,7 @@ def test_staff_read_the_delivery_figures_on_a_phone_and_a_desktop(
         page = desktop.new_page()
         sign_in(page, base)
         page.goto(f"{base}/staff/delivery/?window=30d")
-        expect(page.locator("svg.chart")).to_have_count(4)
+        expect(page.locator("svg.chart")).to_have_count(5)
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTEFACTS / "delivery-desktop.png"), full_page=True)
     finally:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clozings.crm.models import Lead
-from clozings.distribution.models import InboundLead
+from clozings.distribution.models import InboundLead, SlaBreach
 from clozings.distribution.routing import route_lead
 from clozings.platform.tenancy import in_schema
 from clozings.tenants.models import Brokerage, Seat
@@ -202,6 +202,24 @@ def ledger(source, brokerages, *, per_brokerage: int, now) -> None:
     InboundLead.objects.bulk_create(rows)
 
 
+def breaches(source, brokerages, *, now) -> None:
+    """Per brokerage, a lead re-routed and a lead alerted past the first-touch SLA (and a
+    breach of a lead received before every window)."""
+    for brokerage in brokerages:
+        seat = SeatFactory(brokerage=brokerage)
+        for action, status, hours in (("rerouted", "rerouted", 2), ("alerted", "delivered", 3),
+                                      ("alerted", "delivered", 24 * 40)):
+            received = now - timedelta(hours=hours)
+            lead = InboundLead.objects.create(
+                source=source, external_id=f"{brokerage.slug}-sla-{action}-{hours}",
+                zip_code=ZIP, status=status, brokerage=brokerage, seat=seat,
+                received_at=received, delivered_at=received + timedelta(seconds=1))
+            SlaBreach.objects.create(inbound_lead=lead, brokerage=brokerage, seat=seat,
+                                     sla_minutes=5, delivered_at=lead.delivered_at,
+                                     breached_at=received + timedelta(minutes=6),
+                                     action=action)
+
+
 def brokerages_without_schemas(n: int) -> list[Brokerage]:
     return Brokerage.objects.bulk_create([
         Brokerage(schema_name=f"figures_{i}", slug=f"figures-{i}", name=f"Figures {i}")
@@ -255,8 +273,9 @@ def test_delivery_figures_default_to_the_last_day(staff, source):
 def figure_queries(client, brokerages: int, source) -> tuple[int, int]:
     InboundLead.objects.all().delete()
     Brokerage.objects.filter(slug__startswith="figures-").delete()
-    ledger(source, brokerages_without_schemas(brokerages), per_brokerage=3,
-           now=timezone.now())
+    made = brokerages_without_schemas(brokerages)
+    ledger(source, made, per_brokerage=3, now=timezone.now())
+    breaches(source, made, now=timezone.now())
     counts = []
     for url in ("/api/v1/staff/delivery", "/api/v1/brokerages"):
         with CaptureQueriesContext(connection) as queries:
@@ -267,6 +286,30 @@ def figure_queries(client, brokerages: int, source) -> tuple[int, int]:
 
 def test_the_figures_take_as_many_queries_for_20_brokerages_as_for_2(staff, source):
     assert figure_queries(staff, 2, source) == figure_queries(staff, 20, source)
+
+
+def test_sla_breaches_are_counted_by_action_per_source_and_per_brokerage_that_missed(
+        staff, source):
+    now = timezone.now()
+    made = brokerages_without_schemas(2)
+    ledger(source, made, per_brokerage=2, now=now)
+    breaches(source, made[:1], now=now)
+    other = lead_source("Other portal").source
+    breaches(other, made[1:], now=now)
+
+    body = staff.get("/api/v1/staff/delivery",
+                     {"since": (now - timedelta(days=7)).isoformat()}).json()
+
+    assert body["sla_breaches"] == {"rerouted": 2, "alerted": 2, "total": 4}
+    assert body["reroutes"] == 2
+    by_source = {s["name"]: s["sla_breaches"] for s in body["by_source"]}
+    assert by_source == {"Portal": {"rerouted": 1, "alerted": 1, "total": 2},
+                         "Other portal": {"rerouted": 1, "alerted": 1, "total": 2}}
+    assert sorted((b["slug"], b["rerouted"], b["alerted"], b["total"])
+                  for b in body["sla_breaches_by_brokerage"]) == [
+        ("figures-0", 1, 1, 2), ("figures-1", 1, 1, 2)]
+    # the lead counted once whatever the join: statuses still add up to the leads
+    assert sum(body["counts"].values()) == 4 + 2 + 2 + 2
 
 
 def test_the_brokerage_list_carries_each_brokerages_sla_summary(staff, source, acme):

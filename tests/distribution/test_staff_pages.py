@@ -13,7 +13,7 @@ from clozings.distribution.routing import route_lead
 from clozings.tenants.models import Brokerage, Seat
 from tests.conftest import host_client
 from tests.distribution.factories import lead_source, take
-from tests.distribution.test_staff_api import brokerages_without_schemas, ledger
+from tests.distribution.test_staff_api import breaches, brokerages_without_schemas, ledger
 from tests.tenants.factories import SeatFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -119,11 +119,25 @@ def test_the_delivery_page_draws_each_chart_with_its_numbers(staff, source, wind
         window, "24 hours") in html
 
 
+def test_the_delivery_page_draws_the_sla_breaches_per_brokerage(staff, source):
+    made = brokerages_without_schemas(2)
+    ledger(source, made, per_brokerage=2, now=timezone.now())
+    breaches(source, made, now=timezone.now())
+
+    html = staff.get("/staff/delivery/", {"window": "7d"}).content.decode()
+
+    assert html.count("<svg class=\"chart\"") == 5
+    assert 'id="breach-chart-title"' in html
+    assert 'class="bar-alerted"' in html and "Figures 1: 1 rerouted" in html
+    assert "Brokerage that missed it" in html
+
+
 def page_queries(client, source, brokerages: int) -> int:
     InboundLead.objects.all().delete()
     Brokerage.objects.filter(slug__startswith="figures-").delete()
-    ledger(source, brokerages_without_schemas(brokerages), per_brokerage=2,
-           now=timezone.now())
+    made = brokerages_without_schemas(brokerages)
+    ledger(source, made, per_brokerage=2, now=timezone.now())
+    breaches(source, made, now=timezone.now())
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/staff/delivery/", {"window": "7d"}).status_code == 200
     return len(queries)

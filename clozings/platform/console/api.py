@@ -232,7 +232,19 @@ class FiguresOutput(serializers.Serializer):
     first_touch_seconds = PercentilesOutput(help_text="Intake to first touch, in seconds.")
 
 
-class SourceFiguresOutput(FiguresOutput):
+class BreachCountsOutput(serializers.Serializer):
+    rerouted = serializers.IntegerField(help_text="Re-routed to the next eligible holder.")
+    alerted = serializers.IntegerField(help_text="The agent and their admins alerted.")
+    total = serializers.IntegerField()
+
+
+class FiguresWithBreachesOutput(FiguresOutput):
+    sla_breaches = BreachCountsOutput(
+        help_text="Leads nobody touched within their brokerage's first-touch SLA, by what "
+                  "was done.")
+
+
+class SourceFiguresOutput(FiguresWithBreachesOutput):
     id = serializers.IntegerField()
     name = serializers.CharField()
     total = serializers.IntegerField()
@@ -249,16 +261,27 @@ class DayFiguresOutput(serializers.Serializer):
     counts = StatusCountsOutput()
 
 
-class DeliveryOutput(FiguresOutput):
+class BrokerageBreachesOutput(BreachCountsOutput):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+
+
+class DeliveryOutput(FiguresWithBreachesOutput):
     since = serializers.DateTimeField()
     days = DayFiguresOutput(many=True)
     by_source = SourceFiguresOutput(many=True)
-    by_brokerage = BrokerageFiguresOutput(many=True)
+    by_brokerage = BrokerageFiguresOutput(
+        many=True, help_text="Per brokerage the lead is with now (a re-routed lead counts "
+                             "with the brokerage it went to).")
+    sla_breaches_by_brokerage = BrokerageBreachesOutput(
+        many=True, help_text="First-touch SLA breaches per brokerage whose agent missed the "
+                             "first touch, most first.")
 
 
 class DeliveryApi(ApiView):
     """Intake and delivery figures over a window (platform staff): counts by status (and
-    per day), latency percentiles, orphans and re-routes, per source and per brokerage."""
+    per day), latency percentiles, orphans, re-routes and first-touch SLA breaches, per
+    source and per brokerage; one query per figure whatever the number of brokerages."""
 
     permission_classes = [IsPlatformStaff]
 
@@ -270,7 +293,9 @@ class DeliveryApi(ApiView):
         body = {"since": since, **distribution_selectors.delivery_totals(since=since),
                 "days": distribution_selectors.delivery_by_day(since=since),
                 "by_source": distribution_selectors.delivery_by_source(since=since),
-                "by_brokerage": distribution_selectors.delivery_by_brokerage(since=since)}
+                "by_brokerage": distribution_selectors.delivery_by_brokerage(since=since),
+                "sla_breaches_by_brokerage":
+                    distribution_selectors.sla_breaches_by_brokerage(since=since)}
         return Response(DeliveryOutput(body).data)
 
 

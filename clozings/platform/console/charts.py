@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from clozings.platform.charts import Label, Rect, duration, hbars
 
-__all__ = ["STATUS_ORDER", "duration", "hbars", "status_by_day"]
+__all__ = ["STATUS_ORDER", "duration", "hbars", "stacked_hbars", "status_by_day"]
 
 WIDTH, HEIGHT = 320, 160
 LEFT, BOTTOM, TOP = 8, 20, 18
@@ -39,3 +39,26 @@ def status_by_day(days: list[dict]) -> dict:
             labels.append(Label(at, HEIGHT - 6, f"{day['day']:%b} {day['day'].day}", anchor))
     labels.append(Label(LEFT, TOP - 6, f"{top} leads a day at most", anchor="start"))
     return {"rects": rects, "labels": labels, "width": WIDTH, "height": HEIGHT}
+
+
+def stacked_hbars(rows: list[tuple[str, list[tuple[str, int]]]]) -> dict:
+    """Horizontal bars, one per (label, [(colour class, count), ...]), the counts stacked
+    left to right on a common scale, the total written beside each bar."""
+    row_height = 22
+    label_width = 110
+    totals = [sum(n for _, n in parts) for _, parts in rows]
+    top = max(totals, default=0) or 1
+    rects, labels = [], []
+    for i, ((label, parts), total) in enumerate(zip(rows, totals, strict=True)):
+        y = 2 + i * row_height
+        labels.append(Label(label_width - 6, y + 15, label[:18], anchor="end"))
+        x = label_width
+        for kind, n in parts:
+            if n:
+                width = (WIDTH - label_width - 60) * n / top
+                rects.append(Rect(x, y + 3, width, row_height - 6, kind,
+                                  f"{label}: {n} {kind}"))
+                x += width
+        labels.append(Label(x + 4, y + 15, str(total), anchor="start"))
+    return {"rects": rects, "labels": labels, "width": WIDTH,
+            "height": row_height * len(rows) + 4}

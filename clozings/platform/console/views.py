@@ -210,6 +210,7 @@ def staff_delivery(request: HttpRequest) -> HttpResponse:
     days = distribution_selectors.delivery_by_day(since=since)
     sources = _with_medians(distribution_selectors.delivery_by_source(since=since))
     brokerages = _with_medians(distribution_selectors.delivery_by_brokerage(since=since))
+    breaches = distribution_selectors.sla_breaches_by_brokerage(since=since)
     latency = [(f"{name} p{p}", kind, totals[key][f"p{p}"])
                for name, kind, key in (("Delivery", "delivered", "delivery_seconds"),
                                        ("First touch", "routed", "first_touch_seconds"))
@@ -226,4 +227,7 @@ def staff_delivery(request: HttpRequest) -> HttpResponse:
         "brokerages": brokerages, "brokerage_chart": charts.hbars(
             [(row["name"] or "Nobody", "orphaned" if row["slug"] is None else "delivered",
               row["total"]) for row in brokerages], fmt=str),
+        "breaches": breaches, "breach_chart": charts.stacked_hbars(
+            [(row["name"], [("rerouted", row["rerouted"]), ("alerted", row["alerted"])])
+             for row in breaches]),
     })

@@ -2,14 +2,18 @@
 nothing (existing accounts keep whatever password their owner has set since).
 
 It also gives the demo agent a demo ZIP (an active reservation with a demo billing state:
-no Stripe subscription item behind it) and makes a demo lead source, whose key is kept in
-CLOZINGS_HOME/demo-lead-source-key for `clozings simulate`. A key file that is gone gets
+no Stripe subscription item behind it) and makes one demo lead source per adapter (native,
+Follow Up Boss events, Meta Lead Ads, Google Ads lead forms), whose keys and webhook
+secrets are kept in CLOZINGS_HOME/demo-lead-sources.json for `clozings simulate` (the
+native key also in CLOZINGS_HOME/demo-lead-source-key). A key that is gone from there gets
 the source a new key (the old one stops working).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,23 +49,91 @@ LOGINS = (ADMIN, AGENT, STAFF)
 DEMO_ZIP = "10001"
 DEMO_SOURCE = "Demo lead source"
 # The demo reservation's billing state: no Stripe subscription item stands behind it.
+# Releasing it works like any release: the removal's DELETE gets Stripe's (localstripe's)
+# 404 for this id, which counts as already removed (tests/billing/test_demo_release.py).
 DEMO_STRIPE_ITEM = "si_demo"
+
+
+# One demo lead source per adapter `clozings simulate` speaks: (simulate's name for it, the
+# source's name, its adapter).
+DEMO_SOURCES = (
+    ("native", DEMO_SOURCE, LeadSource.Adapter.NATIVE),
+    ("fub", "Demo IDX site (Follow Up Boss events)", LeadSource.Adapter.FOLLOW_UP_BOSS),
+    ("meta", "Demo Meta Lead Ads", LeadSource.Adapter.META),
+    ("google", "Demo Google Ads lead form", LeadSource.Adapter.GOOGLE),
+)
 
 
 def demo_key_path() -> Path:
     return embedded.clozings_home() / "demo-lead-source-key"
 
 
-def _store_key(key: str) -> None:
-    path = demo_key_path()
+def demo_sources_path() -> Path:
+    """The demo sources' ids, keys and webhook secrets, for `clozings simulate`:
+    {"native": {"id", "key"}, "fub": {...}, "meta": {..., "app_secret",
+    "page_access_token", "verify_token"}, "google": {..., "google_key"}}."""
+    return embedded.clozings_home() / "demo-lead-sources.json"
+
+
+def _write_private(path: Path, text: str) -> None:
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.write(key + "\n")
+        file.write(text)
+
+
+def _store_key(key: str) -> None:
+    _write_private(demo_key_path(), key + "\n")
+
+
+def read_demo_sources(path: Path | None = None) -> dict:
+    try:
+        stored = json.loads((path or demo_sources_path()).read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _webhook_settings(adapter: str) -> dict:
+    if adapter == LeadSource.Adapter.META:
+        return {"app_secret": secrets.token_urlsafe(24), "verify_token": secrets.token_urlsafe(12),
+                "page_access_token": "demo-" + secrets.token_urlsafe(24)}
+    if adapter == LeadSource.Adapter.GOOGLE:
+        return {"google_key": secrets.token_urlsafe(24)}
+    return {}
+
+
+def _ensure_demo_sources() -> list[str]:
+    """A live demo source per adapter, each key known (a lost key gets a new one)."""
+    made: list[str] = []
+    stored = read_demo_sources()
+    for name, label, adapter in DEMO_SOURCES:
+        source = LeadSource.objects.filter(name=label, adapter=adapter,
+                                           revoked_at__isnull=True).first()
+        entry = stored.get(name) if isinstance(stored.get(name), dict) else {}
+        lost = entry.get("id") != getattr(source, "pk", None) or not entry.get("key") or (
+            name == "native" and not demo_key_path().exists())
+        if source is None:
+            issued = distribution_services.create_lead_source(
+                name=label, cost_per_lead_cents=0, adapter=adapter,
+                settings=_webhook_settings(adapter))
+        elif lost:
+            issued = distribution_services.rotate_lead_source_key(source=source)
+        else:
+            continue
+        stored[name] = {"id": issued.source.pk, "key": issued.key, **issued.source.settings}
+        if name == "native":
+            _store_key(issued.key)
+        made.append(f"lead source '{label}' ({adapter})")
+    if made:
+        _write_private(demo_sources_path(), json.dumps(stored, indent=2) + "\n")
+        made.append(f"the demo sources' keys in {demo_sources_path()} (the native one also "
+                    f"in {demo_key_path()})")
+    return made
 
 
 def _ensure_demo_leads(brokerage: Brokerage) -> list[str]:
-    """The demo agent's demo ZIP and the demo lead source with its key stored."""
+    """The demo agent's demo ZIP and the demo lead sources with their keys stored."""
     made: list[str] = []
     seat = Seat.objects.filter(brokerage=brokerage, email__iexact=AGENT.email).first()
     if seat is not None and not Reservation.objects.filter(
@@ -71,18 +143,7 @@ def _ensure_demo_leads(brokerage: Brokerage) -> list[str]:
         territory_services.activate_reservation(reservation_id=reservation.pk,
                                                 stripe_item_id=DEMO_STRIPE_ITEM)
         made.append(f"ZIP {DEMO_ZIP} reserved for {AGENT.email}")
-
-    source = LeadSource.objects.filter(name=DEMO_SOURCE, revoked_at__isnull=True).first()
-    if source is None:
-        issued = distribution_services.create_lead_source(
-            name=DEMO_SOURCE, cost_per_lead_cents=0, adapter=LeadSource.Adapter.NATIVE)
-    elif not demo_key_path().exists():
-        issued = distribution_services.rotate_lead_source_key(source=source)
-    else:
-        return made
-    _store_key(issued.key)
-    made.append(f"lead source '{DEMO_SOURCE}', its key in {demo_key_path()}")
-    return made
+    return made + _ensure_demo_sources()
 
 
 def ensure_demo_data() -> list[str]:
@@ -117,7 +178,7 @@ def ensure_demo_data() -> list[str]:
 
 class Command(BaseCommand):
     help = ("Create the demo brokerage (slug 'demo'), its logins, the demo agent's ZIP and a "
-            "demo lead source; safe to run again.")
+            "demo lead source per adapter; safe to run again.")
 
     def handle(self, *args, **options) -> None:
         made = ensure_demo_data()

@@ -1,7 +1,8 @@
 """`clozings run`: the whole product on one machine.
 
 cli.py has already started the embedded PostgreSQL and Redis when DATABASE_URL /
-REDIS_URL are unset. This command starts localstripe when STRIPE_SECRET_KEY is unset,
+REDIS_URL are unset. This command starts localstripe when STRIPE_SECRET_KEY is unset (and a
+loopback Graph API stand-in for the Meta adapter when META_GRAPH_API_BASE is unset),
 brings the schemas up to date, loads the demo data, then runs gunicorn, a Celery worker and
 Celery beat as child processes until Ctrl-C or SIGTERM. One of them that dies is started
 again (a mail or delivery it held is in the database, and beat's sweepers send it again).
@@ -224,6 +225,16 @@ class Command(BaseCommand):
                 url=f"http://{settings.CLOZINGS_DOMAIN}:{port}/billing/stripe/webhook")
             stripe_note = f"localstripe at {api_base} (webhooks to this app)"
 
+        graph_note = "META_GRAPH_API_BASE"
+        if not os.environ.get("META_GRAPH_API_BASE"):
+            # No Meta on one machine: the Meta adapter reads leads from a loopback stand-in
+            # that serves what `clozings simulate` leaves for it.
+            graph_base, process = embedded.start_graph_standin()
+            children.adopt("graph stand-in", process)
+            env["META_GRAPH_API_BASE"] = graph_base
+            graph_note = (f"stand-in at {graph_base} (serves the Meta leads `clozings "
+                          "simulate` sends)")
+
         self._step(children, "migrations",
                    _clozings("migrate_schemas", "--noinput", "--verbosity", "0"), env)
         # whitenoise serves the apps' static files through the finders; it only wants the
@@ -249,7 +260,8 @@ class Command(BaseCommand):
             *celery, "beat", "--loglevel", "INFO",
             "--schedule", str(home / "celerybeat-schedule")], env, restart=True)
         self._wait_until_ready(children, port, worker_name)
-        self._banner(port=port, demo=demo, env=env, stripe_note=stripe_note)
+        self._banner(port=port, demo=demo, env=env, stripe_note=stripe_note,
+                     graph_note=graph_note)
 
         while True:
             dead = children.first_dead()
@@ -291,7 +303,8 @@ class Command(BaseCommand):
                 return
             time.sleep(0.2)
 
-    def _banner(self, *, port: int, demo: bool, env: dict[str, str], stripe_note: str) -> None:
+    def _banner(self, *, port: int, demo: bool, env: dict[str, str], stripe_note: str,
+                graph_note: str = "META_GRAPH_API_BASE") -> None:
         domain = settings.CLOZINGS_DOMAIN
         lines = [
             "",
@@ -303,8 +316,9 @@ class Command(BaseCommand):
             lines.append("  demo logins (email / password):")
             lines += [f"    {login.who:<22} {login.email:<26} {login.password}"
                       for login in LOGINS]
-            lines.append(f"  demo leads:      ZIP {DEMO_ZIP} is the demo agent's; the demo lead "
-                         f"source's key is in {env['CLOZINGS_HOME']}/demo-lead-source-key")
+            lines.append(f"  demo leads:      ZIP {DEMO_ZIP} is the demo agent's; a demo lead "
+                         "source per adapter (native, Follow Up Boss, Meta, Google), keys in "
+                         f"{env['CLOZINGS_HOME']}/demo-lead-sources.json")
             lines.append(f"                   try: clozings simulate --leads 200 --rate 20 "
                          f"--host http://{domain}:{port}")
         home = env["CLOZINGS_HOME"]
@@ -317,6 +331,7 @@ class Command(BaseCommand):
             f"  PostgreSQL:      {database}",
             f"  Redis:           {broker}",
             f"  Stripe:          {stripe_note}",
+            f"  Meta Graph API:  {graph_note}",
             f"  mail:            {mail}",
             "Press Ctrl-C to stop.",
             "",
