@@ -271,7 +271,8 @@ class IntakeApi(ApiView):
     authentication_classes = [LeadSourceKeyAuthentication, BearerTokenAuthentication]
     permission_classes = [IsLeadSource]
 
-    def take(self, data) -> services.Intake:
+    def check(self, data) -> tuple[dict, dict]:
+        """(clean fields, payload as sent) of one lead, or ValidationError."""
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Send the lead as a JSON object."]})
@@ -281,7 +282,10 @@ class IntakeApi(ApiView):
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"non_field_errors": exc.detail}) from None
         # consent is the lead's evidence: checked above, kept exactly as sent
-        clean = {**validated, "consent": payload.get("consent")}
+        return {**validated, "consent": payload.get("consent")}, payload
+
+    def take(self, data) -> services.Intake:
+        clean, payload = self.check(data)
         return services.receive_lead(source=self.request.auth, data=clean, payload=payload)
 
 
@@ -306,18 +310,22 @@ class LeadBatchApi(IntakeApi):
         207: BatchOutput, **error_responses(400, 401, 403, 413, 415)})
     def post(self, request):
         leads = self.parse(BatchInput, request)["leads"]
-        results = []
+        results: list[dict | None] = [None] * len(leads)
+        good, places = [], []
+        for index, data in enumerate(leads):
+            try:
+                good.append(self.check(data))
+            except serializers.ValidationError as exc:
+                results[index] = {"index": index, **error_body(
+                    "validation_error", "Some fields are not valid.",
+                    _field_errors(exc.detail))}
+                continue
+            places.append(index)
         with transaction.atomic():
-            for index, data in enumerate(leads):
-                try:
-                    intake = self.take(data)
-                except serializers.ValidationError as exc:
-                    results.append({"index": index, **error_body(
-                        "validation_error", "Some fields are not valid.",
-                        _field_errors(exc.detail))})
-                    continue
-                results.append({"index": index, "created": intake.created,
-                                **_accepted(intake.lead)})
+            intakes = services.receive_leads(source=request.auth, leads=good)
+        for index, intake in zip(places, intakes, strict=True):
+            results[index] = {"index": index, "created": intake.created,
+                              **_accepted(intake.lead)}
         return Response(BatchOutput({"results": results}).data, status=207)
 
 
