@@ -141,12 +141,14 @@ def _route_locked(leads: list[InboundLead]) -> None:
         else:
             batch.know(lead, decision)
             groups[decision.seat.brokerage_id].append((lead, decision))
+    known = notifications.announced([(lead, decision.seat) for group in groups.values()
+                                     for lead, decision in group]) if groups else None
     for group in groups.values():
         with in_schema(group[0][1].seat.brokerage.schema_name):
             for lead, decision in group:
                 try:
                     with transaction.atomic():
-                        _write(lead=lead, decision=decision)
+                        _write(lead=lead, decision=decision, known=known)
                 except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
                     logger.exception("lead.delivery_failed", extra={
                         "inbound_lead": lead.pk, "seat": decision.seat.pk})
@@ -162,14 +164,15 @@ def _route_locked(leads: list[InboundLead]) -> None:
             "brokerage": lead.brokerage_id, "seat": lead.seat_id})
 
 
-def _write(*, lead: InboundLead, decision: Decision) -> None:
+def _write(*, lead: InboundLead, decision: Decision, known) -> None:
     """The CRM lead (the connection in the brokerage's schema) and the agent's
     notification (public tables, found through the search path)."""
     repeat_of = decision.repeat_of
     crm_lead = crm_services.receive_routed_lead(
         routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None),
         agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None)
-    notifications.notify_delivery(lead=lead, seat=decision.seat, crm_lead_id=crm_lead.pk)
+    notifications.notify_delivery(lead=lead, seat=decision.seat, crm_lead_id=crm_lead.pk,
+                                  known=known)
 
 
 def _mark_delivered(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
