@@ -261,22 +261,31 @@ def _field_errors(detail: dict) -> dict[str, list[str]]:
             for key, value in detail.items()}
 
 
+# One LeadInput validates every lead: a serializer made per lead deep-copies its fields,
+# ten times the cost of the validation itself (intake's hot path). Its fields keep no
+# state between validations.
+_LEAD_INPUT = LeadInput()
+
+
 class IntakeApi(ApiView):
     authentication_classes = [LeadSourceKeyAuthentication, BearerTokenAuthentication]
     permission_classes = [IsLeadSource]
 
-    def take(self, data) -> services.Intake:
+    def check(self, data) -> tuple[dict, dict]:
+        """(clean fields, payload as sent) of one lead, or ValidationError."""
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Send the lead as a JSON object."]})
-        serializer = LeadInput(data=data)
-        serializer.is_valid(raise_exception=True)
+        validated = _LEAD_INPUT.run_validation(data)
         try:
             payload = storable(data)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"non_field_errors": exc.detail}) from None
         # consent is the lead's evidence: checked above, kept exactly as sent
-        clean = {**serializer.validated_data, "consent": payload.get("consent")}
+        return {**validated, "consent": payload.get("consent")}, payload
+
+    def take(self, data) -> services.Intake:
+        clean, payload = self.check(data)
         return services.receive_lead(source=self.request.auth, data=clean, payload=payload)
 
 
@@ -301,18 +310,22 @@ class LeadBatchApi(IntakeApi):
         207: BatchOutput, **error_responses(400, 401, 403, 413, 415)})
     def post(self, request):
         leads = self.parse(BatchInput, request)["leads"]
-        results = []
+        results: list[dict | None] = [None] * len(leads)
+        good, places = [], []
+        for index, data in enumerate(leads):
+            try:
+                good.append(self.check(data))
+            except serializers.ValidationError as exc:
+                results[index] = {"index": index, **error_body(
+                    "validation_error", "Some fields are not valid.",
+                    _field_errors(exc.detail))}
+                continue
+            places.append(index)
         with transaction.atomic():
-            for index, data in enumerate(leads):
-                try:
-                    intake = self.take(data)
-                except serializers.ValidationError as exc:
-                    results.append({"index": index, **error_body(
-                        "validation_error", "Some fields are not valid.",
-                        _field_errors(exc.detail))})
-                    continue
-                results.append({"index": index, "created": intake.created,
-                                **_accepted(intake.lead)})
+            intakes = services.receive_leads(source=request.auth, leads=good)
+        for index, intake in zip(places, intakes, strict=True):
+            results[index] = {"index": index, "created": intake.created,
+                              **_accepted(intake.lead)}
         return Response(BatchOutput({"results": results}).data, status=207)
 
 

@@ -71,17 +71,33 @@ def _text_body(lead: InboundLead, link: str) -> str:
     return f"New lead: {name}, ZIP {lead.zip_code}. Call {contact} now. {link}"
 
 
-def notify_delivery(*, lead: InboundLead, seat: Seat, crm_lead_id: int) -> None:
+def announced(pairs: list[tuple[InboundLead, Seat]]) -> tuple[set[str], set[str]]:
+    """(refs mailed, refs texted) among these leads and seats: what a batch of deliveries
+    need not queue again, read in two queries for the lot."""
+    refs = [_ref(lead, seat) for lead, seat in pairs]
+    return (set(OutboundMail.objects.filter(kind=NEW_LEAD, ref__in=refs)
+                .values_list("ref", flat=True)),
+            set(OutboundText.objects.filter(kind=NEW_LEAD, ref__in=refs)
+                .values_list("ref", flat=True)))
+
+
+def notify_delivery(*, lead: InboundLead, seat: Seat, crm_lead_id: int,
+                    known: tuple[set[str], set[str]] | None = None) -> None:
     """Queue the agent's new-lead mail and text (inside the delivery's transaction, the
-    inbound lead locked): nothing when this lead was already announced to this seat."""
+    inbound lead locked): nothing when this lead was already announced to this seat.
+    `known`: announced(...) of a batch these deliveries are in (else read here)."""
     ref = _ref(lead, seat)
     link = brokerage_url(seat.brokerage, f"/leads/#lead-{crm_lead_id}")
     to = seat.user.email if seat.user_id else seat.email
-    if not OutboundMail.objects.filter(kind=NEW_LEAD, ref=ref).exists():
+    mailed = (ref in known[0] if known is not None
+              else OutboundMail.objects.filter(kind=NEW_LEAD, ref=ref).exists())
+    texted = (ref in known[1] if known is not None
+              else OutboundText.objects.filter(kind=NEW_LEAD, ref=ref).exists())
+    if not mailed:
         name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or "A new lead"
         queue_mail(to=to, subject=f"New lead: {name} in {lead.zip_code}, call now",
                    text=_mail_text(lead, seat, link), kind=NEW_LEAD, ref=ref)
-    if seat.phone and not OutboundText.objects.filter(kind=NEW_LEAD, ref=ref).exists():
+    if seat.phone and not texted:
         text = OutboundText.objects.create(to=seat.phone, body=_text_body(lead, link),
                                            kind=NEW_LEAD, ref=ref,
                                            next_attempt_at=timezone.now())

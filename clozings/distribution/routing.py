@@ -1,22 +1,31 @@
 """Routing and delivery: which holder of the ZIP gets a lead, and writing it into that
 brokerage's CRM, exactly once.
 
-One transaction per lead, in the public schema: the inbound lead is locked, the decision
-taken (the territory's fair-share state locked too), the CRM lead written in the
-brokerage's schema through crm's one service, and the ledger marked delivered. A retry
-finds the lead delivered and does nothing; were it to get as far as the CRM again, the
-unique inbound lead id there gives back the first CRM lead.
+Leads are routed in small batches, one transaction per batch (`route_waiting`): up to
+`limit` waiting leads are locked (the one a task names first, the rest SKIP LOCKED so that
+two workers never wait for each other's leads), then every territory's fair-share state
+is locked in territory id order and every capped agent's seat in seat id order (a stable
+order, so two batches never deadlock), and each lead's decision is taken in memory. Then
+the leads are delivered brokerage by brokerage: one switch into the brokerage's schema,
+each lead's CRM lead written through crm's one service inside a savepoint of its own (a
+bad lead is rolled back alone, its fair-share credit given back, and it stays `received`
+for the sweeper), then the agents' notifications queued and the ledger marked in one
+statement. A retry finds the lead delivered and does nothing; were it to get as far as
+the CRM again, the unique inbound lead id there gives back the first CRM lead.
 """
 
 from __future__ import annotations
 
 import logging
 import zoneinfo
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fractions import Fraction
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -53,32 +62,38 @@ class Decision:
 
 def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
     """Route a received lead and deliver it; a lead already past `received` is left as it
-    is (a retried or duplicate task). Returns the lead, or None when there is no such lead."""
+    is (a retried or duplicate task). Returns the lead, or None when there is no such lead.
+    (Waits for a worker that holds the lead; `route_waiting` does not.)"""
     with transaction.atomic():
         lead = (InboundLead.objects.select_for_update(of=("self",))
                 .select_related("source").filter(pk=inbound_lead_id).first())
         if lead is None or lead.status != STATUS.RECEIVED:
             return lead
-        now = timezone.now()
-        decision = decide(lead=lead, now=now)
-        lead.routing_log = [*lead.routing_log, decision.log]
-        lead.routed_at = now
-        if decision.seat is None:
-            lead.status = STATUS.ORPHANED
-            lead.save(update_fields=["routing_log", "routed_at", "status"])
-        else:
-            _deliver(lead=lead, decision=decision, now=now)
-    logger.info("lead.routed", extra={
-        "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
-        "brokerage": lead.brokerage_id, "seat": lead.seat_id})
+        _route_locked([lead])
     return lead
 
 
-def deliver_to(*, lead: InboundLead, seat: Seat, repeat_of: InboundLead | None = None,
-               reservation_id: int | None = None) -> None:
-    """Write the lead into the seat's brokerage's CRM and queue the agent's notification
-    (inside the caller's transaction, the inbound lead locked)."""
-    routed = crm_services.RoutedLead(
+def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> list[InboundLead]:
+    """Route and deliver up to `limit` waiting leads in one transaction: `first_id` (the
+    lead a task names) first when it is still waiting, then the oldest waiting ones. Leads
+    another worker holds are skipped (SKIP LOCKED), never waited for: it is routing them,
+    and should it die they are waiting again for the next task or the sweeper. Returns the
+    leads taken (each delivered, orphaned, or still `received` when its delivery failed)."""
+    limit = limit or settings.LEAD_ROUTING_BATCH
+    waiting = (InboundLead.objects.select_for_update(of=("self",), skip_locked=True)
+               .select_related("source").filter(status=STATUS.RECEIVED))
+    with transaction.atomic():
+        leads = list(waiting.filter(pk=first_id)) if first_id is not None else []
+        if len(leads) < limit:
+            others = waiting.exclude(pk=first_id) if first_id is not None else waiting
+            leads += list(others.order_by("received_at", "id")[:limit - len(leads)])
+        if leads:
+            _route_locked(leads)
+    return leads
+
+
+def _routed_lead(lead: InboundLead, reservation_id: int | None) -> crm_services.RoutedLead:
+    return crm_services.RoutedLead(
         inbound_lead_id=lead.pk, first_name=lead.first_name, last_name=lead.last_name,
         email=lead.email, phone=lead.phone, zip_code=lead.zip_code, intent=lead.intent,
         price_min_cents=lead.price_min_cents, price_max_cents=lead.price_max_cents,
@@ -86,25 +101,113 @@ def deliver_to(*, lead: InboundLead, seat: Seat, repeat_of: InboundLead | None =
         consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at,
         reservation_id=reservation_id, cost_cents=lead.source.cost_per_lead_cents,
         routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "")
+
+
+_LEDGER_FIELDS = ("status", "routing_log", "routed_at", "brokerage", "seat", "reservation",
+                  "is_repeat", "delivered_at")
+
+
+def _mark_ledger(leads: list[InboundLead]) -> None:
+    """Write the routing outcome of `leads` (locked) in one statement (pipelined)."""
+    if not leads:
+        return
+    fields = [InboundLead._meta.get_field(name) for name in _LEDGER_FIELDS]
+    columns = ", ".join(f'"{f.column}" = %s' for f in fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {InboundLead._meta.db_table} SET {columns} WHERE id = %s",
+            [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields]
+             + [lead.pk] for lead in leads])
+
+
+def _route_locked(leads: list[InboundLead]) -> None:
+    """Decide for every lead (locked, `received`), then deliver them brokerage by
+    brokerage, each in a savepoint of its own; then the ledger (inside the caller's
+    transaction). A lead whose delivery fails is rolled back alone and stays `received`."""
+    now = timezone.now()
+    batch = _Routing.lock(zip_codes={lead.zip_code for lead in leads}, now=now)
+    batch.remember_people(leads)
+    groups: dict[int, list[tuple[InboundLead, Decision]]] = defaultdict(list)
+    done: list[InboundLead] = []
+    decided = []
+    for lead in leads:
+        decision = batch.decide(lead=lead)
+        lead.routing_log = [*lead.routing_log, decision.log]
+        lead.routed_at = now
+        decided.append((lead, decision))
+        if decision.seat is None:
+            lead.status = STATUS.ORPHANED
+            done.append(lead)
+        else:
+            batch.know(lead, decision)
+            groups[decision.seat.brokerage_id].append((lead, decision))
+    known = notifications.announced([(lead, decision.seat) for group in groups.values()
+                                     for lead, decision in group]) if groups else None
+    for group in groups.values():
+        with in_schema(group[0][1].seat.brokerage.schema_name):
+            for lead, decision in group:
+                try:
+                    with transaction.atomic():
+                        _write(lead=lead, decision=decision, known=known)
+                except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
+                    logger.exception("lead.delivery_failed", extra={
+                        "inbound_lead": lead.pk, "seat": decision.seat.pk})
+                    batch.give_back(lead, decision)
+                    continue
+                _mark_delivered(lead=lead, decision=decision, now=now)
+                done.append(lead)
+    batch.save()
+    _mark_ledger(done)
+    for lead, decision in decided:
+        logger.info("lead.routed", extra={
+            "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
+            "brokerage": lead.brokerage_id, "seat": lead.seat_id})
+
+
+def _write(*, lead: InboundLead, decision: Decision, known) -> None:
+    """The CRM lead (the connection in the brokerage's schema) and the agent's
+    notification (public tables, found through the search path)."""
+    repeat_of = decision.repeat_of
+    _name_brokerage(lead, decision.seat)
+    crm_lead = crm_services.receive_routed_lead(
+        routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None),
+        agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None)
+    notifications.notify_delivery(lead=lead, seat=decision.seat, crm_lead_id=crm_lead.pk,
+                                  known=known)
+
+
+def _name_brokerage(lead: InboundLead, seat: Seat) -> None:
+    """The CRM projects its follow-up facts (receivers.project_followup) only onto a ledger
+    line of the brokerage whose schema writes them: name the brokerage before it writes
+    (inside the delivery's savepoint, so a failed delivery leaves the line as it was)."""
     if lead.brokerage_id != seat.brokerage_id:
-        # The CRM projects its follow-up facts (receivers.project_followup) only onto a line
-        # of the brokerage whose schema writes them: name the brokerage before it writes.
         InboundLead.objects.filter(pk=lead.pk).update(brokerage=seat.brokerage)
+
+
+def _mark_delivered(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
+    seat = decision.seat
+    lead.status = STATUS.DELIVERED
+    lead.brokerage, lead.seat, lead.reservation = seat.brokerage, seat, decision.reservation
+    lead.is_repeat = decision.repeat_of is not None
+    lead.delivered_at = now
+
+
+def deliver_to(*, lead: InboundLead, seat: Seat, repeat_of: InboundLead | None = None,
+               reservation_id: int | None = None) -> None:
+    """Write the lead into the seat's brokerage's CRM and queue the agent's notification
+    (inside the caller's transaction, the inbound lead locked)."""
+    _name_brokerage(lead, seat)
     with in_schema(seat.brokerage.schema_name):
         crm_lead = crm_services.receive_routed_lead(
-            routed=routed, agent=seat,
+            routed=_routed_lead(lead, reservation_id), agent=seat,
             repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None)
     notifications.notify_delivery(lead=lead, seat=seat, crm_lead_id=crm_lead.pk)
 
 
 def _deliver(*, lead: InboundLead, decision: Decision, now: datetime) -> None:
-    seat = decision.seat
-    deliver_to(lead=lead, seat=seat, repeat_of=decision.repeat_of,
+    deliver_to(lead=lead, seat=decision.seat, repeat_of=decision.repeat_of,
                reservation_id=decision.reservation.pk if decision.reservation else None)
-    lead.status = STATUS.DELIVERED
-    lead.brokerage, lead.seat, lead.reservation = seat.brokerage, seat, decision.reservation
-    lead.is_repeat = decision.repeat_of is not None
-    lead.delivered_at = now
+    _mark_delivered(lead=lead, decision=decision, now=now)
     lead.save(update_fields=["routing_log", "routed_at", "status", "brokerage", "seat",
                              "reservation", "is_repeat", "delivered_at"])
 
@@ -123,8 +226,9 @@ def _leads_since(seat: Seat, since: datetime) -> int:
                                       status__in=COUNTED).count()
 
 
-def passed_over(reservation: Reservation, now: datetime) -> str | None:
-    """Why a holder of the ZIP cannot take a lead now (None: it can)."""
+def passed_over(reservation: Reservation, now: datetime, count=_leads_since) -> str | None:
+    """Why a holder of the ZIP cannot take a lead now (None: it can). `count(seat, since)`:
+    the agent's leads routed since a moment (their caps)."""
     seat = reservation.seat
     if reservation.status == Reservation.Status.PENDING:
         return "the reservation awaits its first payment"
@@ -138,10 +242,10 @@ def passed_over(reservation: Reservation, now: datetime) -> str | None:
         until = seat.paused_until.isoformat() if seat.paused_until else "further notice"
         return f"the agent is paused until {until}"
     time_zone = reservation.brokerage.time_zone
-    if seat.daily_cap is not None and _leads_since(
+    if seat.daily_cap is not None and count(
             seat, _local_midnight(now, time_zone, month=False)) >= seat.daily_cap:
         return f"the agent reached the daily cap of {seat.daily_cap}"
-    if seat.monthly_cap is not None and _leads_since(
+    if seat.monthly_cap is not None and count(
             seat, _local_midnight(now, time_zone, month=True)) >= seat.monthly_cap:
         return f"the agent reached the monthly cap of {seat.monthly_cap}"
     return None
@@ -153,27 +257,6 @@ def _candidate(reservation: Reservation, weight: int, reason: str | None) -> dic
             "reservation_status": reservation.status, "passed_over": reason}
 
 
-def _same_person(lead: InboundLead, eligible: list[Reservation],
-                 now: datetime) -> InboundLead | None:
-    """The latest lead of the same person delivered to a brokerage that may take this
-    one, within the repeat window, whose agent can still take it."""
-    if not (lead.phone or lead.email) or not eligible:
-        return None
-    person = Q()
-    if lead.phone:
-        person |= Q(phone=lead.phone)
-    if lead.email:
-        person |= Q(email=lead.email)
-    prior = (InboundLead.objects.filter(
-        person, status__in=(STATUS.DELIVERED, STATUS.REROUTED),
-        brokerage_id__in={r.brokerage_id for r in eligible},
-        received_at__gte=now - timedelta(days=REPEAT_WINDOW_DAYS),
-    ).exclude(pk=lead.pk).select_related("seat__brokerage").order_by("-received_at", "-id").first())
-    if prior is None or prior.seat.status != Seat.Status.ACTIVE or prior.seat.is_paused_at(now):
-        return None
-    return prior
-
-
 def _locked_state(territory: Territory) -> RoutingState:
     RoutingState.objects.bulk_create([RoutingState(territory=territory)],
                                      ignore_conflicts=True)
@@ -183,67 +266,193 @@ def _locked_state(territory: Territory) -> RoutingState:
 MISSED_SLA = "the agent had this lead and did not touch it within the first-touch SLA"
 
 
-def decide(*, lead: InboundLead, now: datetime, zip_code: str | None = None,
-           exclude_seat_ids: frozenset[int] = frozenset()) -> Decision:
-    """Pick the holder for a lead (inside route_lead's transaction), with the log entry
-    that explains it. `zip_code`: among that ZIP's holders instead of the lead's own.
-    `exclude_seat_ids`: agents who had the lead already (a re-route after a missed
-    first-touch SLA; the same-person rule does not apply then)."""
-    zip_code = zip_code or lead.zip_code
-    holders = list(Reservation.objects.filter(territory__zip_code=zip_code)
-                   .exclude(status=Reservation.Status.RELEASED)
-                   .select_related("seat__brokerage", "brokerage", "territory")
-                   .order_by("activated_at", "id"))
-    log: dict = {"at": now.isoformat(), "zip_code": zip_code, "chosen": None}
-    if not holders:
-        log.update(rule="no_holder", why="nobody holds this ZIP", candidates=[])
-        return Decision(log=log)
+@dataclass
+class _Routing:
+    """What the decisions of one transaction share: the ZIPs' holders, their territories'
+    fair-share states and their capped agents' seats (locked, in a stable order), the
+    agents' lead counts and the people already known (the same-person rule). Decisions
+    taken here count for the next ones at once, before anything is written."""
 
-    territory = holders[0].territory
-    state = _locked_state(territory)
-    # A capped agent may hold other ZIPs routed at this moment by other workers: their
-    # count and this decision are taken under the seat's lock (always in id order).
-    capped = sorted({r.seat_id for r in holders
-                     if r.seat.daily_cap is not None or r.seat.monthly_cap is not None})
-    if capped:
-        list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
-             .values_list("pk", flat=True))
-    reasons = {r.pk: MISSED_SLA if r.seat_id in exclude_seat_ids else passed_over(r, now)
-               for r in holders}
-    eligible = [r for r in holders if reasons[r.pk] is None]
-    weight = {r.pk: int(state.weights.get(str(r.pk), 1)) for r in holders}
-    log["candidates"] = [_candidate(r, weight[r.pk], reasons[r.pk]) for r in holders]
+    now: datetime
+    holders: dict[str, list[Reservation]]
+    states: dict[int, RoutingState]  # by territory id
+    counted: dict[tuple[int, datetime], int] = field(default_factory=dict)
+    taken: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # seat: leads
+    known: list[InboundLead] = field(default_factory=list)  # delivered leads, people
+    touched: set[int] = field(default_factory=set)  # territories whose state changed
+    given: dict[int, tuple[int, dict[str, Fraction]]] = field(default_factory=dict)
 
-    prior = None if exclude_seat_ids else _same_person(lead, eligible, now)
-    if prior is not None:
-        decision = Decision(log=log, seat=prior.seat, repeat_of=prior, reservation=next(
-            (r for r in eligible if r.seat_id == prior.seat_id), None))
-        log.update(rule="same_person", why=(
-            f"the same person came on {prior.received_at.date().isoformat()} (inbound lead "
-            f"{prior.pk}); they go to the agent who already has them"))
-    elif not eligible:
-        log.update(rule="no_holder", why="no holder of this ZIP can take a lead now")
-        return Decision(log=log)
-    elif len(eligible) == 1:
-        decision = Decision(log=log, seat=eligible[0].seat, reservation=eligible[0])
-        log.update(rule="exclusive" if territory.slots == 1 else "shared",
-                   why="the only holder who can take a lead now")
-    else:
-        key, state.credits = fair_share.pick(
-            candidates=[(str(r.pk), weight[r.pk]) for r in eligible], credits=state.credits)
-        chosen = next(r for r in eligible if str(r.pk) == key)
-        decision = Decision(log=log, seat=chosen.seat, reservation=chosen)
-        log.update(rule="shared", why=(
-            f"owed the most leads under the fair share (weight {weight[chosen.pk]} of "
-            f"{sum(weight[r.pk] for r in eligible)})"))
-    if prior is None:
+    @classmethod
+    def lock(cls, *, zip_codes, now: datetime) -> _Routing:
+        holders: dict[str, list[Reservation]] = defaultdict(list)
+        for reservation in (Reservation.objects.filter(territory__zip_code__in=set(zip_codes))
+                            .exclude(status=Reservation.Status.RELEASED)
+                            .select_related("seat__brokerage", "seat__user", "brokerage",
+                                            "territory").order_by("activated_at", "id")):
+            holders[reservation.territory.zip_code].append(reservation)
+        every = [r for rows in holders.values() for r in rows]
+        territory_ids = sorted({r.territory_id for r in every})
+        states = {}
+        if territory_ids:
+            RoutingState.objects.bulk_create(
+                [RoutingState(territory_id=pk) for pk in territory_ids], ignore_conflicts=True)
+            states = {state.territory_id: state for state in RoutingState.objects
+                      .select_for_update().filter(territory_id__in=territory_ids)
+                      .order_by("territory_id")}
+        # A capped agent may hold other ZIPs routed at this moment by other workers: their
+        # count and these decisions are taken under the seat's lock (always in id order,
+        # after the territories').
+        capped = sorted({r.seat_id for r in every
+                         if r.seat.daily_cap is not None or r.seat.monthly_cap is not None})
+        if capped:
+            list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
+                 .values_list("pk", flat=True))
+        return cls(now=now, holders=holders, states=states)
+
+    def count(self, seat: Seat, since: datetime) -> int:
+        """The agent's leads routed since `since`, with those given them in this batch."""
+        key = (seat.pk, since)
+        if key not in self.counted:
+            self.counted[key] = _leads_since(seat, since)
+        return self.counted[key] + self.taken[seat.pk]
+
+    def remember_people(self, leads: list[InboundLead]) -> None:
+        """The delivered leads of the same people as `leads` within the repeat window, to
+        any holder's brokerage (one query for the batch)."""
+        phones = sorted({lead.phone for lead in leads if lead.phone})
+        emails = sorted({lead.email for lead in leads if lead.email})
+        brokerages = {r.brokerage_id for rows in self.holders.values() for r in rows}
+        if not (phones or emails) or not brokerages:
+            return
+        person = Q(phone__in=phones) if phones else Q()
+        if emails:
+            person |= Q(email__in=emails)
+        self.known = list(InboundLead.objects.filter(
+            person, status__in=(STATUS.DELIVERED, STATUS.REROUTED),
+            brokerage_id__in=brokerages,
+            received_at__gte=self.now - timedelta(days=REPEAT_WINDOW_DAYS),
+        ).select_related("seat__brokerage", "seat__user").order_by("-received_at", "-id"))
+
+    def same_person(self, lead: InboundLead, eligible: list[Reservation]) -> InboundLead | None:
+        """The latest lead of the same person delivered to a brokerage that may take this
+        one, within the repeat window, whose agent can still take it."""
+        if not (lead.phone or lead.email) or not eligible:
+            return None
+        brokerages = {r.brokerage_id for r in eligible}
+        cutoff = self.now - timedelta(days=REPEAT_WINDOW_DAYS)
+        prior = max((known for known in self.known
+                     if known.pk != lead.pk and known.brokerage_id in brokerages
+                     and known.received_at >= cutoff
+                     and ((lead.phone and known.phone == lead.phone)
+                          or (lead.email and known.email == lead.email))),
+                    key=lambda known: (known.received_at, known.pk), default=None)
+        if prior is None or prior.seat.status != Seat.Status.ACTIVE or prior.seat.is_paused_at(
+                self.now):
+            return None
+        return prior
+
+    def decide(self, *, lead: InboundLead, zip_code: str | None = None,
+               exclude_seat_ids: frozenset[int] = frozenset()) -> Decision:
+        now = self.now
+        zip_code = zip_code or lead.zip_code
+        holders = self.holders.get(zip_code, [])
+        log: dict = {"at": now.isoformat(), "zip_code": zip_code, "chosen": None}
+        if not holders:
+            log.update(rule="no_holder", why="nobody holds this ZIP", candidates=[])
+            return Decision(log=log)
+        territory = holders[0].territory
+        state = self.states[territory.pk]
+        reasons = {r.pk: MISSED_SLA if r.seat_id in exclude_seat_ids
+                   else passed_over(r, now, self.count) for r in holders}
+        eligible = [r for r in holders if reasons[r.pk] is None]
+        weight = {r.pk: int(state.weights.get(str(r.pk), 1)) for r in holders}
+        log["candidates"] = [_candidate(r, weight[r.pk], reasons[r.pk]) for r in holders]
+
+        prior = None if exclude_seat_ids else self.same_person(lead, eligible)
+        if prior is not None:
+            decision = Decision(log=log, seat=prior.seat, repeat_of=prior, reservation=next(
+                (r for r in eligible if r.seat_id == prior.seat_id), None))
+            log.update(rule="same_person", why=(
+                f"the same person came on {prior.received_at.date().isoformat()} (inbound "
+                f"lead {prior.pk}); they go to the agent who already has them"))
+        elif not eligible:
+            log.update(rule="no_holder", why="no holder of this ZIP can take a lead now")
+            return Decision(log=log)
+        elif len(eligible) == 1:
+            decision = Decision(log=log, seat=eligible[0].seat, reservation=eligible[0])
+            log.update(rule="exclusive" if territory.slots == 1 else "shared",
+                       why="the only holder who can take a lead now")
+        else:
+            key, state.credits = fair_share.pick(
+                candidates=[(str(r.pk), weight[r.pk]) for r in eligible],
+                credits=state.credits)
+            chosen = next(r for r in eligible if str(r.pk) == key)
+            decision = Decision(log=log, seat=chosen.seat, reservation=chosen)
+            log.update(rule="shared", why=(
+                f"owed the most leads under the fair share (weight {weight[chosen.pk]} of "
+                f"{sum(weight[r.pk] for r in eligible)})"))
+        if prior is None:
+            self._count(decision, territory.pk, state, holders, eligible, weight)
+        log["chosen"] = {"reservation_id": decision.reservation.pk if decision.reservation
+                         else None, "seat_id": decision.seat.pk,
+                         "brokerage": decision.seat.brokerage.slug}
+        return decision
+
+    def _count(self, decision: Decision, territory_id: int, state: RoutingState,
+               holders: list[Reservation], eligible: list[Reservation],
+               weight: dict[int, int]) -> None:
+        """A routed lead in the territory's state and the agent's count, remembering what
+        to give back should its delivery fail."""
         held = {str(r.pk) for r in holders}
         state.credits = {key: value for key, value in state.credits.items() if key in held}
         state.decisions += 1
-        state.updated_at = now
-        state.save(update_fields=["credits", "decisions", "updated_at"])
-    log["chosen"] = {"reservation_id": decision.reservation.pk if decision.reservation else None,
-                     "seat_id": decision.seat.pk, "brokerage": decision.seat.brokerage.slug}
+        state.updated_at = self.now
+        self.touched.add(territory_id)
+        self.taken[decision.seat.pk] += 1
+        change: dict[str, Fraction] = {}
+        if len(eligible) > 1:
+            total = sum(weight[r.pk] for r in eligible)
+            change = {str(r.pk): Fraction(weight[r.pk], total) for r in eligible}
+            change[str(decision.reservation.pk)] -= 1
+        self.given[id(decision)] = (territory_id, change)
+
+    def know(self, lead: InboundLead, decision: Decision) -> None:
+        """The lead, about to be delivered, is its person's latest for the rest of the
+        batch."""
+        lead.brokerage_id, lead.seat = decision.seat.brokerage_id, decision.seat
+        self.known.append(lead)
+
+    def give_back(self, lead: InboundLead, decision: Decision) -> None:
+        """Undo a decision whose delivery failed: its fair-share credits, the territory's
+        decision count, the agent's count, and the person it made known."""
+        self.known = [known for known in self.known if known is not lead]
+        given = self.given.pop(id(decision), None)
+        if given is None:
+            return
+        territory_id, change = given
+        state = self.states[territory_id]
+        state.credits = {key: str(Fraction(value) - change.get(key, 0))
+                         for key, value in state.credits.items()}
+        state.decisions -= 1
+        self.taken[decision.seat.pk] -= 1
+
+    def save(self) -> None:
+        for territory_id in sorted(self.touched):
+            self.states[territory_id].save(update_fields=["credits", "decisions",
+                                                          "updated_at"])
+
+
+def decide(*, lead: InboundLead, now: datetime, zip_code: str | None = None,
+           exclude_seat_ids: frozenset[int] = frozenset()) -> Decision:
+    """Pick the holder for a lead (inside the caller's transaction, the lead locked), with
+    the log entry that explains it. `zip_code`: among that ZIP's holders instead of the
+    lead's own. `exclude_seat_ids`: agents who had the lead already (a re-route after a
+    missed first-touch SLA; the same-person rule does not apply then)."""
+    batch = _Routing.lock(zip_codes={zip_code or lead.zip_code}, now=now)
+    if not exclude_seat_ids:
+        batch.remember_people([lead])
+    decision = batch.decide(lead=lead, zip_code=zip_code, exclude_seat_ids=exclude_seat_ids)
+    batch.save()
     return decision
 
 

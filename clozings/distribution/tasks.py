@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
              soft_time_limit=50, autoretry_for=(OperationalError,), retry_backoff=1,
              max_retries=5, ignore_result=True)
 def route_lead(*, inbound_lead_id: int) -> None:
-    routing.route_lead(inbound_lead_id=inbound_lead_id)
+    """Route this lead, and with it up to LEAD_ROUTING_BATCH - 1 others waiting (skipping
+    those another worker holds): one transaction for the lot."""
+    routing.route_waiting(first_id=inbound_lead_id, limit=settings.LEAD_ROUTING_BATCH)
 
 
 @shared_task(name="distribution.sweep_waiting_leads", acks_late=True, time_limit=60,

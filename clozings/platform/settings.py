@@ -146,6 +146,9 @@ CELERY_BEAT_SCHEDULE.update({
 CELERY_BEAT_SCHEDULE["distribution.sweep_waiting_leads"] = {
     "task": "distribution.sweep_waiting_leads", "schedule": 15.0}
 LEAD_SWEEP_AFTER_SECONDS = env.int("LEAD_SWEEP_AFTER_SECONDS", default=5)
+# A routing task takes its lead and up to this many waiting ones in one transaction (one
+# schema switch per brokerage, a savepoint per lead): distribution.routing.route_waiting.
+LEAD_ROUTING_BATCH = env.int("LEAD_ROUTING_BATCH", default=50)
 # Meta Lead Ads: the Graph API the leads are fetched from, and a beat sweep that fetches
 # again what a lost task or a failed fetch left.
 META_GRAPH_API_BASE = env.str("META_GRAPH_API_BASE", default="https://graph.facebook.com/v19.0")

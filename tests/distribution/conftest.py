@@ -33,12 +33,13 @@ class Workers:
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen] = []
 
-    def start(self) -> subprocess.Popen:
+    def start(self, **extra_env: str) -> subprocess.Popen:
         from clozings.platform.celery import app
 
         name = f"distribution-{uuid.uuid4().hex[:8]}@%h"
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "clozings.platform.settings_test",
-               "DATABASE_URL": database_url_of_tests(), "REDIS_URL": settings.REDIS_URL}
+               "DATABASE_URL": database_url_of_tests(), "REDIS_URL": settings.REDIS_URL,
+               **extra_env}
         log = (self.log_dir / f"{name.split('@')[0]}.log").open("w")
         process = subprocess.Popen(
             [str(Path(sys.executable).with_name("celery")), "-A", "clozings.platform.celery",

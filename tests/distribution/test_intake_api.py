@@ -163,3 +163,19 @@ def test_a_lead_is_shown_to_its_source_and_staff_only(source):
     assert mine.json()["status"] == "received" and mine.json()["zip_code"] == "10001"
     assert theirs.status_code == 404
     assert staff.get(f"/api/v1/leads/{lead_id}").json()["id"] == lead_id
+
+
+def test_a_batch_is_one_insert_round_and_a_routing_message_per_few_leads(
+        source, settings, django_capture_on_commit_callbacks):
+    settings.LEAD_ROUTING_BATCH = 50  # a message per 10 received leads covers them 5 times
+    leads = [lead_data(n) for n in range(25)] + [lead_data(99, zip_code="00000")]
+
+    with django_capture_on_commit_callbacks() as sent:
+        response = post(source.key, {"leads": leads}, path="/api/v1/leads/batch")
+
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["received"] * 25 + ["rejected"]
+    assert len({r["id"] for r in results}) == 26
+    assert len(sent) == 3  # routing for leads 0, 10 and 20; the rejected one never
+    assert InboundLead.objects.filter(status="received").count() == 25

@@ -4,15 +4,16 @@ lead, the fair share, the same person again, exactly once, and brokerages kept a
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 import pytest
 from django.utils import timezone
 
 from clozings.crm.models import Activity, Lead, Task
-from clozings.distribution.models import InboundLead
-from clozings.distribution.routing import route_lead, set_holder_weight
+from clozings.distribution.models import InboundLead, RoutingState
+from clozings.distribution.routing import route_lead, route_waiting, set_holder_weight
 from clozings.platform.tenancy import in_schema
-from clozings.tenants.models import Seat
+from clozings.tenants.models import Seat, User
 from clozings.territories.models import Reservation
 from tests.distribution.factories import holder, lead_source, share, take
 
@@ -174,3 +175,71 @@ def test_a_lead_never_reaches_another_brokerages_schema(acme, globex, source):
     assert (to_acme.brokerage, to_globex.brokerage) == (acme.brokerage, globex.brokerage)
     assert [lead.email for lead in crm_leads(acme.brokerage)] == ["one@example.test"]
     assert [lead.email for lead in crm_leads(globex.brokerage)] == ["two@example.test"]
+
+
+# --- batches (route_waiting: what the routing task runs) ----------------------------------
+def test_a_batch_routes_what_is_waiting_as_one_lead_at_a_time_would(acme, globex, source):
+    share(ZIP, 3)
+    a, b = holder(acme.brokerage, ZIP), holder(acme.brokerage, ZIP)
+    c = holder(globex.brokerage, ZIP)
+    set_holder_weight(reservation=c, weight=2)
+    other = holder(globex.brokerage, "60601")
+    leads = [take(source, n, zip_code=ZIP if n < 8 else "60601") for n in range(10)]
+
+    taken = route_waiting(first_id=leads[5].pk, limit=7)
+    assert [lead.pk for lead in taken] == [leads[5].pk] + [lead.pk for lead in leads[:5]] + [
+        leads[6].pk]
+    route_waiting(limit=50)
+
+    rows = {lead.pk: lead for lead in InboundLead.objects.all()}
+    assert {lead.status for lead in rows.values()} == {"delivered"}
+    # the same fixed order as one at a time, in the order the batches took them
+    order = [leads[n].pk for n in (5, 0, 1, 2, 3, 4, 6, 7)]
+    assert [rows[pk].seat_id for pk in order] == [c.seat_id, a.seat_id, b.seat_id,
+                                                  c.seat_id] * 2
+    assert [rows[leads[n].pk].seat_id for n in (8, 9)] == [other.seat_id] * 2
+    assert RoutingState.objects.get(territory__zip_code=ZIP).decisions == 8
+    assert sorted(lead.inbound_lead_id for lead in crm_leads(acme.brokerage)) == sorted(
+        pk for pk in rows if rows[pk].brokerage_id == acme.brokerage.pk)
+    assert len(crm_leads(globex.brokerage)) == 6
+    assert route_waiting(limit=50) == []
+
+
+def test_the_same_person_twice_in_one_batch_is_one_crm_lead_with_an_inquiry(acme, source):
+    share(ZIP, 2)
+    holder(acme.brokerage, ZIP), holder(acme.brokerage, ZIP)
+    first = take(source, 1, phone="(212) 555-0100", email="pat@example.test")
+    again = take(source, 2, phone="212-555-0100", email="", message="Still looking!")
+
+    route_waiting(limit=10)
+
+    first, again = InboundLead.objects.get(pk=first.pk), InboundLead.objects.get(pk=again.pk)
+    assert first.seat_id == again.seat_id and not first.is_repeat
+    assert again.is_repeat and again.routing_log[0]["rule"] == "same_person"
+    with in_schema(acme.schema_name):
+        crm = Lead.objects.get()
+        assert Activity.objects.get().inbound_lead_id == again.pk
+    assert crm.inbound_lead_id == first.pk
+
+
+def test_a_lead_whose_delivery_fails_is_rolled_back_alone(acme, globex, source):
+    share(ZIP, 2)
+    good = holder(acme.brokerage, ZIP)
+    # an agent whose new-lead mail cannot be queued: their deliveries fail
+    bad = holder(globex.brokerage, ZIP)
+    User.objects.filter(pk=bad.seat.user_id).update(email="not-an-address")
+    leads = [take(source, n) for n in range(4)]
+
+    route_waiting(limit=10)
+
+    rows = {lead.pk: lead for lead in InboundLead.objects.all()}
+    # decided in turn (good, bad, good, bad); bad's two fail and stay waiting
+    assert [rows[lead.pk].status for lead in leads] == ["delivered", "received"] * 2
+    assert {rows[lead.pk].seat_id for lead in leads if rows[lead.pk].status == "delivered"} \
+        == {good.seat_id}
+    assert len(crm_leads(acme.brokerage)) == 2 and crm_leads(globex.brokerage) == []
+    state = RoutingState.objects.get(territory__zip_code=ZIP)
+    # the failed decisions were given back: good got both leads counted, bad is owed one
+    assert state.decisions == 2
+    assert {key: Fraction(value) for key, value in state.credits.items()} == {
+        str(good.pk): -1, str(bad.pk): 1}

@@ -66,7 +66,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     settings.LEAD_SWEEP_AFTER_SECONDS = 1
     holder(acme.brokerage, ZIP)
     source = lead_source()
-    first = workers.start()
+    # small batches (a task takes its lead and a few waiting ones), so that the kill
+    # lands while leads are still waiting
+    first = workers.start(LEAD_ROUTING_BATCH="5")
     response = source_client(source.key).post(
         "/api/v1/leads/batch", {"leads": [lead_data(n) for n in range(60)]},
         content_type="application/json")
@@ -76,7 +78,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     first.kill()  # SIGKILL: its message in hand is neither acknowledged nor finished
     first.wait()
     assert InboundLead.objects.filter(status="delivered").count() < 60  # killed mid-batch
-    workers.start()
+    workers.start(LEAD_ROUTING_BATCH="5")
     deadline = time.monotonic() + 90
     while not delivered(60)() and time.monotonic() < deadline:
         tasks.sweep_waiting_leads()  # what beat does every few seconds

@@ -16,12 +16,22 @@ Figures, each the median over BENCH_RUNS runs:
   decision, CRM lead and task in the brokerage's schema, ledger marked delivered);
   `leads_per_s` beside it. Baseline lead_delivery_raw_sql: the same rows written with raw
   psycopg, one transaction per lead, in one connection.
+- lead_batch_intake: BENCH_BATCH_LEADS leads (default 2000) posted to
+  `POST /api/v1/leads/batch` in batches of 500, two requests at a time (the two gunicorn
+  workers), from the first request sent to the last answer; `leads_per_s` beside it.
+  Baseline lead_batch_insert_executemany: the same rows INSERTed with psycopg's
+  executemany in one transaction (and lead_batch_insert_copy, with COPY), no HTTP, no
+  validation.
 - speed_to_lead_p50 / _p99: leads posted through gunicorn at BENCH_SPEED_RATE per second
-  (default 100) for BENCH_SPEED_SECONDS (default 60; the issue's figure is 300), the
+  (default 100) for BENCH_SPEED_SECONDS (default 300, the issue's 5 minutes), the
   worker consuming as they come; each lead from `received_at` to its CRM lead (with its
-  "Call now" task due) being written. Baseline speed_to_lead_alone_p50 / _p99: the same
+  "Call now" task due) being written (its new-lead mail is queued in the same
+  transaction). Baseline speed_to_lead_alone_p50 / _p99: the same
   path with the worker idle, SPEED_ALONE leads posted one at a time, each delivered before
   the next. lead_delivery_raw_sql_per_lead is printed beside them as the floor.
+
+Every figure carries `load_avg` (1-minute load average when it was measured): the machine
+is shared, so read the ratios first.
 """
 
 from __future__ import annotations
@@ -58,7 +68,9 @@ INTAKE_RATE = float(os.environ.get("BENCH_INTAKE_RATE", "200"))
 INTAKE_SECONDS = float(os.environ.get("BENCH_INTAKE_SECONDS", "5"))
 ROUTING_LEADS = int(os.environ.get("BENCH_ROUTING_LEADS", "1000"))
 SPEED_RATE = float(os.environ.get("BENCH_SPEED_RATE", "100"))
-SPEED_SECONDS = float(os.environ.get("BENCH_SPEED_SECONDS", "60"))
+SPEED_SECONDS = float(os.environ.get("BENCH_SPEED_SECONDS", "300"))
+BATCH_LEADS = int(os.environ.get("BENCH_BATCH_LEADS", "2000"))
+BATCH_SIZE = 500  # the batch endpoint's most
 DELIVERY_TIMEOUT_SECONDS = 300
 QUEUE = "celery"
 SPEED_ALONE = 20
@@ -158,6 +170,56 @@ def _stored_leads(source, run: str, zips: list[str], count: int) -> list[int]:
     return [lead.pk for lead in leads]
 
 
+def _batch_requests(key: str, run: str, zips: list[str], count: int) -> list[bytes]:
+    host = settings.CLOZINGS_DOMAIN
+    bodies = [_lead_body(run, n, zips[n % len(zips)]) for n in range(count)]
+    return [_request("POST", "/api/v1/leads/batch", host, token=key,
+                     body={"leads": bodies[start:start + BATCH_SIZE]})
+            for start in range(0, count, BATCH_SIZE)]
+
+
+def _raw_insert(source_id: int, run: str, zips: list[str], count: int, *, copy: bool) -> None:
+    """The same rows as the batch intake's, written with plain psycopg (one transaction):
+    executemany of an INSERT, or COPY."""
+    from clozings.distribution.models import InboundLead as Model
+
+    fields = [f for f in Model._meta.concrete_fields if not f.primary_key]
+    rows = []
+    for n in range(count):
+        body = _lead_body(run, n, zips[n % len(zips)])
+        lead = Model(source_id=source_id, payload=body, **body)
+        rows.append([f.get_db_prep_save(f.pre_save(lead, True), connection) for f in fields])
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params) as raw, raw.cursor() as cursor:
+        if copy:
+            with cursor.copy(f"COPY {Model._meta.db_table} ({columns}) FROM STDIN") as out:
+                for row in rows:
+                    out.write_row(row)
+        else:
+            cursor.executemany(f"INSERT INTO {Model._meta.db_table} ({columns}) VALUES "
+                               f"({', '.join(['%s'] * len(fields))})", rows)
+
+
+def _batch_ids(answers: list[_Answer]) -> list[int]:
+    import json
+
+    ids = []
+    for answer in answers:
+        if answer.status != 207:
+            raise RuntimeError(f"batch intake answered {answer.status}: {answer.raw[:300]!r}")
+        results = json.loads(answer.raw.split(b"\r\n\r\n", 1)[1])["results"]
+        if any("id" not in result for result in results):
+            raise RuntimeError(f"batch intake refused a lead: {results[:3]!r}")
+        ids += [result["id"] for result in results]
+    return ids
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 def _wait_delivered(ids: list[int]) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
     while InboundLead.objects.filter(pk__in=ids, status="delivered").count() < len(ids):
@@ -203,10 +265,47 @@ class _Worker:
 
 
 # --- the raw-SQL ceiling ---------------------------------------------------------------------
+class _Row:
+    """An INSERT of every column of `model`, its defaults computed once (so that a column
+    added to the model is written here too), the varying ones given per row."""
+
+    def __init__(self, model, table: str, varying: list[str]):
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        template = model()
+        self.defaults = [f.get_db_prep_save(f.pre_save(template, True), connection)
+                         for f in fields]
+        self.index = {f.attname: n for n, f in enumerate(fields)}
+        self.varying = [self.index[name] for name in varying]
+        columns = ", ".join(f'"{f.column}"' for f in fields)
+        self.sql = (f"INSERT INTO {table} ({columns}) VALUES "
+                    f"({', '.join(['%s'] * len(fields))}) RETURNING id")
+
+    def values(self, *varying) -> list:
+        row = list(self.defaults)
+        for index, value in zip(self.varying, varying, strict=True):
+            row[index] = value
+        return row
+
+
 def _raw_delivery(ids: list[int], holders: dict[str, tuple[int, str, int]]) -> None:
-    """What delivery writes, with raw psycopg, one transaction per lead."""
+    """What delivery writes, with raw psycopg, one transaction per lead: the CRM lead and
+    its "Call now" task in the brokerage's schema, the agent's new-lead mail in the outbox,
+    the ledger marked delivered."""
     from psycopg.types.json import Jsonb
 
+    from clozings.crm.models import Lead, Task
+    from clozings.platform.models import OutboundMail
+
+    crm_fields = ["inbound_lead_id", "agent_id", "first_name", "last_name", "email", "phone",
+                  "zip_code", "intent", "timeframe", "message", "campaign", "source_name",
+                  "created_at", "last_inquiry_at", "stage_changed_at"]
+    leads = {schema: _Row(Lead, f'"{schema}".crm_lead', crm_fields)
+             for _, schema, _ in holders.values()}
+    tasks = {schema: _Row(Task, f'"{schema}".crm_task',
+                          ["lead_id", "agent_id", "title", "due_at", "created_at"])
+             for _, schema, _ in holders.values()}
+    mail = _Row(OutboundMail, OutboundMail._meta.db_table,
+                ["to", "subject", "text", "kind", "ref", "created_at", "next_attempt_at"])
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     with psycopg.connect(**params) as raw:
@@ -218,17 +317,14 @@ def _raw_delivery(ids: list[int], holders: dict[str, tuple[int, str, int]]) -> N
                     " AND status = 'received' FOR UPDATE", (lead_id,)).fetchone()
                 seat_id, schema, reservation_id = holders[row[4]]
                 now = timezone.now()
-                crm_lead = raw.execute(
-                    f'INSERT INTO "{schema}".crm_lead (inbound_lead_id, agent_id, first_name,'
-                    " last_name, email, phone, zip_code, intent, timeframe, message,"
-                    " source_name, campaign, stage, created_at, last_inquiry_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'Bench', %s, 'new',"
-                    " %s, %s) RETURNING id",
-                    (lead_id, seat_id, *row[:8], row[8], now, now)).fetchone()[0]
-                raw.execute(
-                    f'INSERT INTO "{schema}".crm_task (lead_id, agent_id, title, due_at,'
-                    " created_at) VALUES (%s, %s, 'Call now', %s, %s)",
-                    (crm_lead, seat_id, now, now))
+                crm_lead = raw.execute(leads[schema].sql, leads[schema].values(
+                    lead_id, seat_id, *row, "Bench", now, now, now)).fetchone()[0]
+                raw.execute(tasks[schema].sql, tasks[schema].values(
+                    crm_lead, seat_id, "Call now", now, now))
+                raw.execute(mail.sql, mail.values(
+                    "agent@bench.example", f"New lead: {row[0]} {row[1]} in {row[4]}",
+                    f"{row[0]} {row[1]} is waiting for your call.", "distribution.new_lead",
+                    f"{lead_id}:{seat_id}", now, now))
                 raw.execute(
                     "UPDATE distribution_inboundlead SET status = 'delivered', routed_at = %s,"
                     " delivered_at = %s, seat_id = %s, reservation_id = %s, brokerage_id ="
@@ -299,9 +395,40 @@ def run(context: BenchContext) -> list[dict]:
         app.control.purge()
         extra = {"brokerages": count, "rate_per_s": INTAKE_RATE, "requests": intake_count}
         for name in ("p50", "p99"):
-            base = figure(f"healthz_paced_{name}", healthz[name], **extra)
+            base = figure(f"healthz_paced_{name}", healthz[name], **extra, load_avg=_load())
             results += [base, figure(f"lead_intake_{name}", intake[name], baseline=base,
-                                     **extra)]
+                                     **extra, load_avg=_load())]
+
+        # batch intake beside executemany / COPY of the same rows
+        batch_ms, many_ms, copy_ms = [], [], []
+        for number in range(context.runs):
+            context.progress(f"leads: batch intake run {number + 1}: {BATCH_LEADS} leads in "
+                             f"batches of {BATCH_SIZE}, then executemany and COPY")
+            requests_ = _batch_requests(issued.key, f"batch-{number}-{uuid.uuid4().hex[:6]}",
+                                        zips, BATCH_LEADS)
+            # two at a time: request i is due when request i - 2 has been answered, about
+            started = time.perf_counter()
+            answers = []
+            for start in range(0, len(requests_), 2):
+                answers += paced(gunicorn.port, requests_[start:start + 2], 1000)
+            batch_ms.append((time.perf_counter() - started) * 1000)
+            assert len(_batch_ids(answers)) == BATCH_LEADS
+            for copy, timings in ((False, many_ms), (True, copy_ms)):
+                started = time.perf_counter()
+                _raw_insert(issued.source.pk, f"raw-batch-{number}-{copy}-"
+                            f"{uuid.uuid4().hex[:6]}", zips, BATCH_LEADS, copy=copy)
+                timings.append((time.perf_counter() - started) * 1000)
+        app.control.purge()
+        # leads taken in without a worker stay waiting: keep them out of the routing runs
+        InboundLead.objects.filter(status="received").update(status="test")
+        extra = {"brokerages": count, "leads": BATCH_LEADS}
+        many = figure("lead_batch_insert_executemany", many_ms, **extra, load_avg=_load(),
+                      leads_per_s=round(BATCH_LEADS / statistics.median(many_ms) * 1000, 1))
+        results += [many, figure(
+            "lead_batch_insert_copy", copy_ms, **extra, load_avg=_load(),
+            leads_per_s=round(BATCH_LEADS / statistics.median(copy_ms) * 1000, 1)), figure(
+            "lead_batch_intake", batch_ms, baseline=many, **extra, load_avg=_load(),
+            leads_per_s=round(BATCH_LEADS / statistics.median(batch_ms) * 1000, 1))]
 
         # routing + delivery throughput beside the raw-SQL ceiling
         worker = _Worker(log_dir)
@@ -310,13 +437,17 @@ def run(context: BenchContext) -> list[dict]:
             for number in range(context.runs):
                 context.progress(f"leads: routing run {number + 1}: {ROUTING_LEADS} leads, "
                                  "raw SQL then the worker")
+                # a routing task takes whatever is waiting: the worker stops consuming and
+                # the last run's messages go before the raw-SQL leads are stored
+                worker.consume(False)
+                app.control.purge()
+                time.sleep(1)  # what it had in hand is done
                 ids = _stored_leads(issued.source, f"raw-{number}-{uuid.uuid4().hex[:6]}",
                                     zips, ROUTING_LEADS)
                 started = time.perf_counter()
                 _raw_delivery(ids, by_zip)
                 raw_ms.append((time.perf_counter() - started) * 1000)
 
-                worker.consume(False)
                 ids = _stored_leads(issued.source, f"route-{number}-{uuid.uuid4().hex[:6]}",
                                     zips, ROUTING_LEADS)
                 from clozings.distribution.tasks import route_lead
@@ -328,16 +459,16 @@ def run(context: BenchContext) -> list[dict]:
                 _wait_delivered(ids)
                 worker_ms.append((time.perf_counter() - started) * 1000)
             extra = {"brokerages": count, "leads": ROUTING_LEADS}
-            raw = figure("lead_delivery_raw_sql", raw_ms, **extra,
+            raw = figure("lead_delivery_raw_sql", raw_ms, **extra, load_avg=_load(),
                          leads_per_s=round(ROUTING_LEADS / statistics.median(raw_ms) * 1000, 1))
             results += [raw, figure(
-                "lead_routing_delivery", worker_ms, baseline=raw, **extra,
+                "lead_routing_delivery", worker_ms, baseline=raw, **extra, load_avg=_load(),
                 leads_per_s=round(ROUTING_LEADS / statistics.median(worker_ms) * 1000, 1))]
 
             # speed to lead: posted through gunicorn, the worker consuming as they come
             speed_count = max(1, round(SPEED_RATE * SPEED_SECONDS))
             floor = figure("lead_delivery_raw_sql_per_lead",
-                           [ms / ROUTING_LEADS for ms in raw_ms], **extra)
+                           [ms / ROUTING_LEADS for ms in raw_ms], **extra, load_avg=_load())
             speed = {"p50": [], "p99": []}
             alone = {"p50": [], "p99": []}
             for number in range(context.runs):
@@ -368,9 +499,9 @@ def run(context: BenchContext) -> list[dict]:
                      "leads": speed_count}
             for name in ("p50", "p99"):
                 base = figure(f"speed_to_lead_alone_{name}", alone[name], brokerages=count,
-                              leads=SPEED_ALONE)
+                              leads=SPEED_ALONE, load_avg=_load())
                 results += [base, figure(f"speed_to_lead_{name}", speed[name], baseline=base,
-                                         **extra)]
+                                         **extra, load_avg=_load())]
         finally:
             worker.stop()
     finally:
