@@ -45,7 +45,7 @@ from schemathesis.specs.openapi.checks import (
 from clozings.platform.auth import issue_token
 from clozings.platform.wsgi import application
 from clozings.tenants.models import Seat
-from tests.billing.conftest import _stripe_settings, localstripe  # noqa: F401 (fixtures)
+from tests.billing.conftest import _stripe_settings  # noqa: F401 (a fixture)
 from tests.tenants.factories import SeatFactory, UserFactory
 from tests.territories.factories import ensure_catalogue
 from tests.wsgi_client import InTestTransaction, call_wsgi
