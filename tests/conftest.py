@@ -25,6 +25,7 @@ from django.test import Client
 
 from clozings.platform.embedded import free_port, localstripe_command, wait_for_port
 from tests.tenants.factories import BrokerageSetup, ensure_brokerage
+from tests.territories.factories import snapshot_catalogue
 
 
 # --- mail ------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ def _clean_cache_and_schema():
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
+        snapshot_catalogue()  # before any test can change the catalogue
         ensure_brokerage("acme")
         ensure_brokerage("globex")
 
