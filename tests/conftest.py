@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -19,7 +23,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from clozings.platform.embedded import free_port, localstripe_command, wait_for_port
 from tests.tenants.factories import BrokerageSetup, ensure_brokerage
+from tests.territories.factories import snapshot_catalogue
 
 # The loopback Twilio stand-in (`twilio` fixture) for every suite that sends texts.
 pytest_plugins = ["tests.twilio_standin"]
@@ -69,6 +75,22 @@ def mailbox(smtp_server):
     return collector.messages
 
 
+# --- Stripe ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory) -> Iterator[str]:
+    """One real localstripe for the run (tests/billing/conftest.py: keys and helpers)."""
+    port = free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"localstripe-{port}.log", "w")  # noqa: SIM115
+    state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
+    process = subprocess.Popen(localstripe_command(port=port, state=state, from_scratch=True),
+                               stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+    log.close()
+
+
 # --- state that outlives a transaction --------------------------------------------------
 @pytest.fixture(autouse=True)
 def _clean_cache_and_schema():
@@ -81,6 +103,7 @@ def _clean_cache_and_schema():
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
+        snapshot_catalogue()  # before any test can change the catalogue
         ensure_brokerage("acme")
         ensure_brokerage("globex")
 
@@ -106,3 +129,14 @@ def host_client(host: str, user=None) -> Client:
 @pytest.fixture
 def platform_client() -> Client:
     return Client(HTTP_HOST="localhost")
+
+
+# --- Chromium ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def shared_chromium():
+    """The run's one Playwright and Chromium (tests/browser/conftest.py: `browser`)."""
+    from tests.browser.conftest import SharedChromium
+
+    shared = SharedChromium()
+    yield shared
+    shared.stop()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import traceback
 import urllib.parse
 from dataclasses import dataclass, field
 from encodings.aliases import aliases
@@ -45,7 +46,7 @@ from schemathesis.specs.openapi.checks import (
 from clozings.platform.auth import issue_token
 from clozings.platform.wsgi import application
 from clozings.tenants.models import Seat
-from tests.billing.conftest import _stripe_settings, localstripe  # noqa: F401 (fixtures)
+from tests.billing.conftest import _stripe_settings  # noqa: F401 (a fixture)
 from tests.tenants.factories import SeatFactory, UserFactory
 from tests.territories.factories import ensure_catalogue
 from tests.wsgi_client import InTestTransaction, call_wsgi
@@ -109,7 +110,11 @@ def fuzz_operations(host: str, *, token: str | None, max_examples: int) -> FuzzR
             try:
                 property_of(operation, mode, max_examples, send)()
             except Exception as exc:  # noqa: BLE001 (collected, and reported by the test)
-                report.failures[f"{operation.label} ({mode})"] = f"{type(exc).__name__}: {exc}"
+                # with where it was raised: an error in the harness or in schemathesis (not
+                # an answer of the app's) names its file and line, not only its message
+                where = "".join(traceback.format_exception(exc)[-6:])
+                report.failures[f"{operation.label} ({mode})"] = \
+                    f"{type(exc).__name__}: {exc}\n{where}"
     return report
 
 

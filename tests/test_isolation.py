@@ -63,7 +63,7 @@ from clozings.tenants.views import handover_token
 from clozings.territories.models import Reservation, WaitlistEntry
 from clozings.territories.services import join_waitlist
 from tests import side_effects
-from tests.billing.conftest import SECRET_KEY, localstripe  # noqa: F401 (a fixture)
+from tests.billing.conftest import SECRET_KEY
 from tests.side_effects import NothingChanges
 from tests.stripe_recorder import StripeRecorder
 from tests.tenants.factories import SeatFactory, UserFactory
@@ -231,7 +231,7 @@ def shows_data(response, marker: str = MARKER) -> bool:
 
 # --- side effects: every table, after-commit work, Celery, mail, Stripe ------------------
 @pytest.fixture(scope="session")
-def stripe_recorder(localstripe):  # noqa: F811 (the fixture imported above)
+def stripe_recorder(localstripe):
     recorder = StripeRecorder(localstripe).start()
     yield recorder
     recorder.stop()

@@ -22,7 +22,7 @@ import requests
 from django.conf import settings as django_settings
 from django.db import connection
 
-from clozings.platform.embedded import free_port, localstripe_command, wait_for_port
+from clozings.platform.embedded import free_port
 
 WEBHOOK_SECRET = "whsec_clozings_tests"
 PUBLISHABLE_KEY = "pk_test_clozings"
@@ -30,18 +30,8 @@ SECRET_KEY = "sk_test_clozings"
 
 
 # --- localstripe ------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def localstripe(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"localstripe-{port}.log", "w")  # noqa: SIM115
-    state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
-    process = subprocess.Popen(localstripe_command(port=port, state=state, from_scratch=True),
-                               stdout=log, stderr=subprocess.STDOUT)
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
-    log.close()
+# `localstripe` (one server for the run) is in tests/conftest.py, so that every directory
+# shares it; a fixture imported into several modules would start one server per module.
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,8 @@ def post(client, body: bytes, signature: str):
     "t=1,v1=deadbeef",
     sign(event_body(), secret="whsec_someone_else"),
     sign(event_body(), timestamp=int(time.time()) - 3600),
-])
+], ids=["missing", "wrong-digest", "another-secret", "an-hour-old"])  # the same in every
+# process (pytest-xdist compares the ids the workers collected; a signature carries a time)
 def test_a_bad_signature_is_400_and_nothing_is_stored(platform_client, signature):
     # when
     response = post(platform_client, event_body(), signature)

@@ -7,6 +7,7 @@ FAIL, never skip, when Chromium is missing: a missing browser is a broken machin
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -28,15 +29,63 @@ expect.set_options(timeout=20_000)
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "browser"
 
 
+class SharedChromium:
+    """One Playwright driver and one Chromium for the whole run, started by the first
+    browser test (starting both costs seconds; a test needs only fresh contexts).
+
+    Each test still gets contexts of its own (cookies, storage, cache), and every context a
+    test leaves open is closed after it, so no state passes from one test to the next.
+    While Playwright's sync API is alive it marks its event loop as running in this thread,
+    and Django then refuses ORM calls here; so the mark is lifted between browser tests
+    (and set again for the next one), and fixtures and tests that are not driving the
+    browser use the database as usual.
+    """
+
+    def __init__(self):
+        self.playwright = None
+        self.browser: Browser | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def acquire(self) -> Browser:
+        if self.browser is None or not self.browser.is_connected():
+            self.stop()
+            self.playwright = sync_playwright().start()
+            self.loop = asyncio.get_running_loop()  # the loop Playwright marked as running
+            self.browser = self.playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        else:
+            asyncio._set_running_loop(self.loop)
+        return self.browser
+
+    def release(self) -> None:
+        try:
+            for context in list(self.browser.contexts):
+                context.close()
+        finally:
+            asyncio._set_running_loop(None)
+
+    def stop(self) -> None:
+        if self.playwright is None:
+            return
+        asyncio._set_running_loop(self.loop)
+        try:
+            if self.browser is not None and self.browser.is_connected():
+                self.browser.close()
+            self.playwright.stop()
+        finally:
+            self.playwright = self.browser = self.loop = None
+            asyncio._set_running_loop(None)
+
+
 @pytest.fixture
-def browser() -> Iterator[Browser]:
+def browser(shared_chromium) -> Iterator[Browser]:  # shared_chromium: tests/conftest.py
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM} (set CHROMIUM_PATH).")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                              headless=True)
+    chromium = shared_chromium.acquire()
+    try:
         yield chromium
-        chromium.close()
+    finally:
+        shared_chromium.release()
 
 
 @pytest.fixture

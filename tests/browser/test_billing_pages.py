@@ -24,7 +24,6 @@ from tests.billing.conftest import (  # noqa: F401  (fixtures these tests use)
     _stripe_settings,
     add_card,
     committed,
-    localstripe,
     stripe_api,
     wait_until,
 )

@@ -19,7 +19,6 @@ from clozings.territories.models import Reservation
 from tests.billing.conftest import (  # noqa: F401  (fixtures this test uses)
     _stripe_settings,
     committed,
-    localstripe,
 )
 from tests.browser.conftest import db_read
 from tests.tenants.factories import PASSWORD

@@ -20,7 +20,6 @@ from clozings.tenants.models import Seat
 from tests.billing.conftest import (  # noqa: F401 (fixtures)
     celery_worker,
     committed,
-    localstripe,
     wait_until,
 )
 from tests.conftest import host_client

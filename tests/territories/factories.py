@@ -16,11 +16,38 @@ from clozings.territories.models import Reservation, Slot, Territory, WaitlistEn
 from tests.tenants.factories import SeatFactory
 
 
+# The catalogue as the migrations loaded it into the test database, kept (by
+# snapshot_catalogue, at the start of the session) where a flush does not reach: Django's
+# flush empties only the models' tables.
+SNAPSHOT_SCHEMA = "clozings_tests"
+_SNAPSHOTS = {"territories_territory": "territory", "territories_tierprice": "tierprice"}
+
+
+def snapshot_catalogue() -> None:
+    """Keep a copy of the catalogue the migrations loaded, for ensure_catalogue."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {SNAPSHOT_SCHEMA} CASCADE; "
+                       f"CREATE SCHEMA {SNAPSHOT_SCHEMA}")
+        for table, copy in _SNAPSHOTS.items():
+            cursor.execute(f"CREATE TABLE {SNAPSHOT_SCHEMA}.{copy} AS TABLE public.{table}")
+
+
 def ensure_catalogue() -> None:
     """The catalogue comes with the migrations; a flush by some transactional test
-    elsewhere empties it, so load it again when it is gone."""
-    if not Territory.objects.exists():
-        load_catalogue()
+    elsewhere empties it, so put it back when it is gone: the same rows the migrations
+    loaded, copied back inside the database (loading it from the `zipcodes` package again
+    costs seconds, and a test session flushes dozens of times)."""
+    if Territory.objects.exists():
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [f"{SNAPSHOT_SCHEMA}.territory"])
+        if cursor.fetchone()[0] is None:
+            load_catalogue()
+            return
+        cursor.execute(f"INSERT INTO public.territories_tierprice "
+                       f"SELECT * FROM {SNAPSHOT_SCHEMA}.tierprice ON CONFLICT DO NOTHING")
+        cursor.execute(f"INSERT INTO public.territories_territory "
+                       f"SELECT * FROM {SNAPSHOT_SCHEMA}.territory")
 
 
 def agent(brokerage: Brokerage, **kwargs) -> Seat:
