@@ -15,7 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event
 
@@ -66,11 +66,7 @@ def seat_for_token(*, brokerage: Brokerage, token: str) -> Seat | None:
 
 
 def _lead_link(brokerage: Brokerage, lead_id: int) -> str:
-    try:
-        path = reverse("lead_detail", args=[lead_id])
-    except NoReverseMatch:  # before the lead page exists: the lead in the list
-        path = f"{reverse('my_leads')}#lead-{lead_id}"
-    return brokerage_url(brokerage, path)
+    return brokerage_url(brokerage, reverse("lead_detail", args=[lead_id]))
 
 
 def open_tasks(*, seat: Seat, limit: int = FEED_LIMIT) -> list[Task]:

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.urls import reverse
 from django.utils import timezone
 
 from clozings.crm.models import AUTOMATED_CHANNELS, Task
@@ -51,7 +52,7 @@ def _personal_open():
 
 
 def _lead_link(brokerage: Brokerage, lead_id: int) -> str:
-    return brokerage_url(brokerage, f"/leads/#lead-{lead_id}")
+    return brokerage_url(brokerage, reverse("lead_detail", args=[lead_id]))
 
 
 # --- the daily digest ---------------------------------------------------------------------

@@ -179,9 +179,10 @@ def _write(*, lead: InboundLead, decision: Decision, known) -> None:
 def _name_brokerage(lead: InboundLead, seat: Seat) -> None:
     """The CRM projects its follow-up facts (receivers.project_followup) only onto a ledger
     line of the brokerage whose schema writes them: name the brokerage before it writes
-    (inside the delivery's savepoint, so a failed delivery leaves the line as it was)."""
-    if lead.brokerage_id != seat.brokerage_id:
-        InboundLead.objects.filter(pk=lead.pk).update(brokerage=seat.brokerage)
+    (inside the delivery's savepoint, so a failed delivery leaves the line as it was).
+    The batch path sets `lead.brokerage` in memory before it writes: ask the row.)"""
+    InboundLead.objects.filter(pk=lead.pk).exclude(brokerage_id=seat.brokerage_id).update(
+        brokerage=seat.brokerage)
 
 
 def _mark_delivered(*, lead: InboundLead, decision: Decision, now: datetime) -> None:

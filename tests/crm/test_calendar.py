@@ -57,7 +57,7 @@ def test_the_feed_shows_the_agents_open_personal_tasks(acme, agent):
     assert str(event["uid"]) == f"task-{call.pk}@{acme.host}"
     assert event.decoded("dtstart") == DUE
     assert "Phone: +12125550101" in str(event["description"])
-    assert f"#lead-{call.lead_id}" in str(event["description"])
+    assert f"/leads/{call.lead_id}/" in str(event["description"])
     assert "jane@example.test" not in response.content.decode()
 
 

@@ -58,7 +58,7 @@ def test_an_agents_home_is_today_new_then_due_then_overdue(acme, agent):
     assert 'aria-current="page">Today</a>' in page
 
 
-def test_an_admins_home_stays_the_brokerages_and_today_is_one_tab_away(acme):
+def test_an_admins_home_is_the_teams_week_and_today_is_one_tab_away(acme):
     admin_seat = acme.admin.seats.get(brokerage=acme.brokerage)
     make_lead(acme.schema_name, admin_seat, first_name="Adele")
     client = host_client(acme.host, acme.admin)
@@ -66,7 +66,7 @@ def test_an_admins_home_stays_the_brokerages_and_today_is_one_tab_away(acme):
     home = client.get("/").content.decode()
     today = client.get("/today/").content.decode()
 
-    assert "Adele" not in home and "Manage" in home
+    assert "Adele" not in home and "The team this week" in home
     assert "Adele" in today and "New leads" in today
 
 
