@@ -63,6 +63,7 @@ def test_the_lead_page_shows_how_to_reach_them_and_the_whole_timeline(acme, agen
     positions = [page.index(text) for text in order]
     assert positions == sorted(positions)
     assert "Automatic email sent" in page and "Text from the lead" in page
+    assert f'action="/leads/{lead.pk}/stage/"' in page and 'href="/cadences/"' in page
 
 
 def test_a_closed_lead_shows_the_sale_and_the_commission_in_dollars(acme, agent):
