@@ -135,7 +135,8 @@ class ImportCreateApi(ImportApi):
     max_body_bytes = imports.MAX_IMPORT_BYTES + 64 * 1024
 
     @extend_schema(
-        operation_id="leads_import", request={"multipart/form-data": ImportFileInput,
+        operation_id="leads_import", extensions={"x-max-body-bytes": max_body_bytes},
+        request={"multipart/form-data": ImportFileInput,
                                               "application/json": ImportTextInput},
         description="Read a CSV of leads and queue its import (202), or with `preview_only` "
                     "keep it waiting for its mapping (201). Follow it with GET "

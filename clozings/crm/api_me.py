@@ -81,7 +81,7 @@ class CalendarLinkApi(SeatScopedApiView):
         operation_id="me_calendar_link_create", request=None,
         description="Make a new private calendar link: the old one, if any, stops working. "
                     "The link is in this answer only.",
-        responses={201: CalendarLinkOutput, **error_responses(401, 403)})
+        responses={201: CalendarLinkOutput, **error_responses(401, 403, 413)})
     def post(self, request):
         url = calendar.create_calendar_link(seat=self.caller())
         return Response({"calendar_url": url}, status=201)
