@@ -15,7 +15,6 @@ from clozings.territories.catalogue import load_catalogue
 from clozings.territories.models import Reservation, Slot, Territory, WaitlistEntry
 from tests.tenants.factories import SeatFactory
 
-
 # The catalogue as the migrations loaded it into the test database, kept (by
 # snapshot_catalogue, at the start of the session) where a flush does not reach: Django's
 # flush empties only the models' tables.
