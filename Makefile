@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# pytest-xdist worker processes for `make test`, each with its own test database and Redis
+# database (clozings/platform/settings_test.py); 0 runs every test in this one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test bench faults install install-dev lint clean
 
@@ -27,7 +30,8 @@ run: $(VENV)/.installed
 
 ## Run the whole test suite against real PostgreSQL and Redis (embedded when unset).
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m clozings.platform.embedded -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m clozings.platform.embedded -- \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 ## Benchmarks: one JSON line per figure (see README).
 bench: $(VENV)/.installed-dev

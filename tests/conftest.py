@@ -21,11 +21,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
+from django.test import Client, TransactionTestCase
 
 from clozings.platform.embedded import free_port, localstripe_command, wait_for_port
 from tests.tenants.factories import BrokerageSetup, ensure_brokerage
-from tests.territories.factories import snapshot_catalogue
+from tests.territories.factories import ensure_catalogue, snapshot_catalogue
 
 # The loopback Twilio stand-in (`twilio` fixture) for every suite that sends texts.
 pytest_plugins = ["tests.twilio_standin"]
@@ -97,6 +97,22 @@ def _clean_cache_and_schema():
     cache.clear()  # throttles and other counters start from zero in every test
     yield
     connection.set_schema_to_public()
+
+
+# --- the catalogue after a flush --------------------------------------------------------
+# A transactional test ends with a flush of every table, the ZIP catalogue too. Put the
+# catalogue back right away (from the session's snapshot), so that a test after it finds
+# the database as the migrations left it whatever order the tests run in (pytest-xdist
+# hands a process whole modules, so a flush can come before other modules' plain db tests).
+_flush = TransactionTestCase._fixture_teardown
+
+
+def _fixture_teardown_then_catalogue(self):
+    _flush(self)
+    ensure_catalogue()
+
+
+TransactionTestCase._fixture_teardown = _fixture_teardown_then_catalogue
 
 
 # --- brokerages -------------------------------------------------------------------------
