@@ -285,6 +285,19 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set where several fields share a name ("status", "stage", "kind").
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStageEnum": "clozings.crm.models.Lead.Stage",
+        "ChoosableStageEnum": ["new", "contacted", "appointment", "agreement",
+                               "under_contract", "closed", "lost"],
+        "ActivityKindEnum": "clozings.crm.models.Activity.Kind",
+        "LoggedActivityKindEnum": ["call", "text", "email", "meeting", "note"],
+        "InboundLeadStatusEnum": "clozings.distribution.models.InboundLead.Status",
+        "SeatStatusEnum": "clozings.tenants.models.Seat.Status",
+        "WaitlistEntryStatusEnum": "clozings.territories.models.WaitlistEntry.Status",
+        "ImportJobStatusEnum": "clozings.crm.models.ImportJob.Status",
+        "ImportRowStatusEnum": ["imported", "skipped"],
+    },
 }
 
 # --- security (production: DEBUG off and HTTPS on) -------------------------------------
