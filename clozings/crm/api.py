@@ -55,12 +55,12 @@ class CrmTaskListItem(CrmTaskOutput):
     lead_name = serializers.CharField()
     lead_phone = serializers.CharField()
     lead_email = serializers.CharField()
-    lead_stage = serializers.ChoiceField(Lead.Stage.choices)
+    lead_stage = serializers.CharField(help_text="The lead's stage (see `stage` of a lead).")
 
 
 class CrmActivityOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(Activity.Kind.choices)
+    kind = serializers.CharField(help_text="call, text, email, meeting, note or inquiry.")
     outcome = serializers.CharField(help_text="connected, voicemail, no_answer, replied, "
                                               "bad_number, or empty.")
     note = serializers.CharField()
@@ -99,7 +99,8 @@ class CrmLeadSummary(serializers.Serializer):
     email = serializers.CharField()
     phone = serializers.CharField(help_text="E.164.")
     zip_code = serializers.CharField()
-    stage = serializers.ChoiceField(Lead.Stage.choices)
+    stage = serializers.CharField(help_text="new, contacted, appointment, agreement, "
+                                            "under_contract, closed or lost.")
     stage_changed_at = serializers.DateTimeField()
     touch_count = serializers.IntegerField()
     last_touch_at = serializers.DateTimeField(allow_null=True)
@@ -184,7 +185,7 @@ class CrmPagination(PageNumberPagination):
 
 
 class LeadQuery(serializers.Serializer):
-    stage = serializers.ChoiceField(Lead.Stage.choices, required=False)
+    stage = serializers.ChoiceField(services.CHOOSABLE_STAGES, required=False)
     q = serializers.CharField(required=False, max_length=100,
                               help_text="Part of the name, email or phone.")
     page = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
