@@ -52,6 +52,7 @@ from django.urls.resolvers import RoutePattern
 
 from clozings.billing import services as billing
 from clozings.billing import stripe_client
+from clozings.crm import services as crm_services
 from clozings.platform.auth import issue_token
 from clozings.platform.celery import app as celery_app
 from clozings.platform.tenancy import in_schema
@@ -586,6 +587,14 @@ def page_id_fields() -> set[tuple[str, str]]:
             if ID_FIELD.search(name) or isinstance(field, django_forms.ModelChoiceField)}
 
 
+def _colleagues_lead(people: dict) -> int:
+    """A lead of the colleague's, in acme's CRM (an admin may work it, an agent may not)."""
+    colleague = people["colleague"]
+    with in_schema(colleague.brokerage.schema_name):
+        return crm_services.create_lead(by=None, agent=colleague,
+                                        fields={"phone": "(212) 555-0111"}).pk
+
+
 # (method, path in the schema, field) -> the request: (method, url, JSON body or None)
 API_ID_CASES = {
     ("POST", "/api/v1/reservations", "agent_id"): lambda people, seat_id: (
@@ -594,6 +603,11 @@ API_ID_CASES = {
         "POST", "/api/v1/waitlist", {"zip_code": "30303", "agent_id": seat_id}),
     ("DELETE", "/api/v1/seats/{seat_id}", "reassign_to"): lambda people, seat_id: (
         "DELETE", f"/api/v1/seats/{people['subject'].pk}?reassign_to={seat_id}", None),
+    ("POST", "/api/v1/leads", "agent_id"): lambda people, seat_id: (
+        "POST", "/api/v1/leads", {"phone": "(212) 555-0100", "agent_id": seat_id}),
+    # a cadence is the brokerage's own (its schema): another's id names none here
+    ("POST", "/api/v1/leads/{lead_id}/cadence", "cadence_id"): lambda people, seat_id: (
+        "POST", f"/api/v1/leads/{_colleagues_lead(people)}/cadence", {"cadence_id": seat_id}),
 }
 # A Stripe object's id: test_another_brokerages_card_cannot_be_made_acmes
 STRIPE_ID_FIELDS = {("POST", "/api/v1/billing/payment-method", "payment_method_id")}

@@ -6,6 +6,6 @@ class CrmConfig(AppConfig):
     label = "crm"
 
     def ready(self) -> None:
-        # Writing an open task wakes its brokerage's sender or reminder run (their
-        # post_save receivers).
-        from clozings.crm import messaging, reminders  # noqa: F401
+        # Connects the receivers: crmcore's, and the post_save ones by which writing an
+        # open task wakes its brokerage's sender (messaging) or reminder run (reminders).
+        from clozings.crm import messaging, receivers, reminders  # noqa: F401
