@@ -267,6 +267,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets that share a field name with others get their own names
+    "ENUM_NAME_OVERRIDES": {
+        "ImportStatusEnum": "clozings.crm.models.ImportJob.Status",
+        "ImportRowStatusEnum": ["imported", "skipped"],
+    },
 }
 
 # --- security (production: DEBUG off and HTTPS on) -------------------------------------
