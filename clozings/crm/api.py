@@ -418,7 +418,7 @@ class TaskCompleteApi(CrmApi):
         operation_id="crm_tasks_complete", request=None,
         description="Mark the task done without logging a touch; the cadence goes on. "
                     "Completing a task already done changes nothing.",
-        responses={200: CrmNextTask, **error_responses(401, 403, 404)})
+        responses={200: CrmNextTask, **error_responses(401, 403, 404, 413, 415)})
     def post(self, request, task_id: int):
         task = selectors.visible_task(viewer=self.caller(), task_id=task_id)
         if task is None:

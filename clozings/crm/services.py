@@ -784,6 +784,32 @@ def set_default_cadence(*, cadence: Cadence, by: Seat | None) -> Cadence:
     return cadence
 
 
+# --- a seat that leaves ----------------------------------------------------------------------
+def hand_over_leads(*, from_agent_id: int, to_agent: Seat | None,
+                    now: datetime | None = None) -> int:
+    """A deactivated seat's open leads (and their open tasks) go to `to_agent`, each with a
+    note on its timeline; None leaves them where they are (an admin still sees them).
+    Returns how many moved."""
+    if to_agent is None:
+        return 0
+    now = _now(now)
+    with transaction.atomic():
+        leads = list(Lead.objects.select_for_update()
+                     .filter(agent_id=from_agent_id, stage__in=Lead.OPEN_STAGES)
+                     .order_by("pk"))
+        ids = [lead.pk for lead in leads]
+        Lead.objects.filter(pk__in=ids).update(agent_id=to_agent.pk)
+        Task.objects.filter(lead_id__in=ids, completed_at__isnull=True).update(
+            agent_id=to_agent.pk)
+        Activity.objects.bulk_create([
+            Activity(lead_id=pk, kind=Activity.Kind.NOTE, created_at=now,
+                     note=f"Handed over to {to_agent.name or to_agent.email}: the agent "
+                          "who had this lead left.") for pk in ids])
+    logger.info("crm.leads_handed_over", extra={"from": from_agent_id, "to": to_agent.pk,
+                                                "leads": len(ids)})
+    return len(ids)
+
+
 # --- reassignment (first-touch SLA) --------------------------------------------------------
 def reassign_lead(*, inbound_lead_id: int, to_agent: Seat | None, note: str,
                   now: datetime | None = None) -> Lead | None:

@@ -338,3 +338,22 @@ def test_a_lead_entered_by_hand_is_validated_and_enrolled(crm, agent):
                                       zip_code="10001")
     assert (updated.last_name, updated.email, updated.phone, updated.time_zone) == (
         "Ray", "lee@example.test", "+13125550145", "America/New_York")
+
+
+def test_a_deactivated_agents_open_leads_go_to_the_seat_named(acme, agent):
+    from clozings.tenants.services import deactivate_seat
+
+    other = SeatFactory(brokerage=acme.brokerage)
+    with in_schema(acme.schema_name):
+        open_lead = new_lead(agent, now=T0)
+        lost = new_lead(agent, now=T0)
+        services.change_stage(lead=lost, by=agent, stage="lost", reason="not moving", now=T0)
+
+    deactivate_seat(seat=agent, by=acme.admin, reassign_to=other)
+
+    with in_schema(acme.schema_name):
+        open_lead.refresh_from_db()
+        lost.refresh_from_db()
+        assert (open_lead.agent_id, lost.agent_id) == (other.pk, agent.pk)
+        assert open_task(open_lead).agent_id == other.pk
+        assert "Handed over to" in Activity.objects.filter(lead=open_lead).first().note
