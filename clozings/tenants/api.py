@@ -144,6 +144,10 @@ class SeatOutput(serializers.Serializer):
     invited_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)
     deactivated_at = serializers.DateTimeField(allow_null=True)
+    paused_from = serializers.DateTimeField(allow_null=True, help_text="No new leads from.")
+    paused_until = serializers.DateTimeField(allow_null=True, help_text="No new leads until.")
+    daily_cap = serializers.IntegerField(allow_null=True)
+    monthly_cap = serializers.IntegerField(allow_null=True)
 
 
 class SeatApi(SeatScopedApiView):
@@ -226,13 +230,6 @@ class SeatUpdateInput(serializers.Serializer):
         return attrs
 
 
-class SeatUpdateOutput(SeatOutput):
-    paused_from = serializers.DateTimeField(allow_null=True)
-    paused_until = serializers.DateTimeField(allow_null=True)
-    daily_cap = serializers.IntegerField(allow_null=True)
-    monthly_cap = serializers.IntegerField(allow_null=True)
-
-
 class SeatDeactivateQuery(serializers.Serializer):
     reassign_to = serializers.IntegerField(
         min_value=1, max_value=MAX_ID, required=False,
@@ -255,7 +252,7 @@ class SeatDetailApi(SeatApi):
                     "their own `paused_from` / `paused_until` (anything else, or another "
                     "seat's id, is 403). Routing gives no new lead to a paused seat, nor to "
                     "one at its daily or monthly cap.",
-        responses={200: SeatUpdateOutput, **error_responses(
+        responses={200: SeatOutput, **error_responses(
             400, 401, 403, 404, 409, 413, 415,
             s403="`permission_denied`: an agent changing another seat, or anything but "
                  "their own pause.",
@@ -273,7 +270,7 @@ class SeatDetailApi(SeatApi):
         seat = self.get_seat(seat_id)
         data = self.parse(SeatUpdateInput, request)
         seat = services.update_seat(seat=seat, by=caller, **data)
-        return Response(SeatUpdateOutput(seat).data)
+        return Response(SeatOutput(seat).data)
 
     @extend_schema(operation_id="seats_deactivate", parameters=[SeatDeactivateQuery], responses={
         200: SeatOutput, **error_responses(
