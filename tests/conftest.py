@@ -99,17 +99,20 @@ def _clean_cache_and_schema():
     connection.set_schema_to_public()
 
 
-# --- the catalogue after a flush --------------------------------------------------------
-# A transactional test ends with a flush of every table, the ZIP catalogue too. Put the
-# catalogue back right away (from the session's snapshot), so that a test after it finds
-# the database as the migrations left it whatever order the tests run in (pytest-xdist
-# hands a process whole modules, so a flush can come before other modules' plain db tests).
+# --- the catalogue and the brokerages after a flush ------------------------------------
+# A transactional test ends with a flush of every table: the ZIP catalogue and acme's and
+# globex's rows too. Put them back right away, committed (the catalogue from the session's
+# snapshot), so that a test after it finds the database as the session set it up whatever
+# order the tests run in (pytest-xdist hands a process whole modules, so a flush can come
+# before another module's plain db tests, some of which start servers on the database).
 _flush = TransactionTestCase._fixture_teardown
 
 
 def _fixture_teardown_then_catalogue(self):
     _flush(self)
     ensure_catalogue()
+    ensure_brokerage("acme")
+    ensure_brokerage("globex")
 
 
 TransactionTestCase._fixture_teardown = _fixture_teardown_then_catalogue
