@@ -167,7 +167,7 @@ def _send_email_step(task: Task, lead: Lead, brokerage: Brokerage, now: datetime
         headers["Reply-To"] = agent.user.email if agent.user_id else agent.email
     queue_mail(to=lead.email, subject=subject,
                text=_email_text(body, agent=agent, brokerage=brokerage, link=link),
-               headers=headers, kind=AUTOMATED_MAIL,
+               headers=headers, kind=AUTOMATED_MAIL, private=True,
                ref=f"{connection.schema_name}:{activity.pk}",
                from_name=_sender_name(agent, brokerage))
     return activity

@@ -61,8 +61,12 @@ def _clean_headers(headers: dict[str, str] | None) -> dict[str, str]:
 
 def queue_mail(*, to: str, subject: str, text: str, html: str = "",
                headers: dict[str, str] | None = None, kind: str, ref: str = "",
-               from_name: str = "") -> OutboundMail:
+               from_name: str = "", private: bool = False) -> OutboundMail:
     """Record a mail to send and send it after the caller's transaction commits.
+
+    `private`: a mail to a brokerage's contact (a lead): its address, subject, body and
+    headers are wiped from this public outbox once it is sent or given up, so the contact's
+    details live on only in the brokerage's own schema (DESIGN: contacts never leave it).
 
     `from_name` is the sender's display name (an agent's "Dana Lee via Acme Realty"); the
     address stays DEFAULT_FROM_EMAIL's, the one the domain's SPF and DKIM cover.
@@ -83,7 +87,7 @@ def queue_mail(*, to: str, subject: str, text: str, html: str = "",
         headers["From"] = formataddr((clean_header(from_name)[:120], address))
     mail = OutboundMail.objects.create(
         to=to, subject=clean_header(subject)[:255], text=text, html=html,
-        headers=headers, kind=kind, ref=str(ref)[:60],
+        headers=headers, kind=kind, ref=str(ref)[:60], private=private,
         next_attempt_at=timezone.now())
     from clozings.platform.tasks import send_mail_task  # tasks import this module
 
@@ -132,8 +136,12 @@ def _send_claimed(candidates: QuerySet[OutboundMail]) -> OutboundMail | None:
             mail.next_attempt_at = None
             logger.info("mail.sent", extra={"mail": mail.pk, "kind": mail.kind,
                                             "attempts": mail.attempts})
-        mail.save(update_fields=["attempts", "last_attempt_at", "last_error",
-                                 "next_attempt_at", "sent_at"])
+        fields = ["attempts", "last_attempt_at", "last_error", "next_attempt_at", "sent_at"]
+        if mail.private and mail.next_attempt_at is None:
+            mail.to = mail.subject = mail.text = mail.html = ""
+            mail.headers = {}
+            fields += ["to", "subject", "text", "html", "headers"]
+        mail.save(update_fields=fields)
     return mail
 
 

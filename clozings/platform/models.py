@@ -19,6 +19,9 @@ class OutboundMail(models.Model):
     # What the mail is about, e.g. kind "tenants.invitation" with the seat's id as ref.
     kind = models.CharField(max_length=60)
     ref = models.CharField(max_length=60, blank=True)
+    # A mail to a brokerage's contact: wiped (address, subject, body, headers) once sent or
+    # given up, so the contact's details stay only in the brokerage's schema.
+    private = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

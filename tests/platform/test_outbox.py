@@ -363,3 +363,26 @@ def test_a_mail_held_by_a_worker_that_dies_is_sent_by_the_sweeper(committed_mail
     # then: the next sweep sends it
     assert outbox.send_due_mail() == 1
     assert [m["To"] for m in mailbox] == ["held@example.test"]
+
+
+@pytest.mark.django_db
+def test_a_private_mail_leaves_nothing_of_the_contact_in_the_public_outbox(mailbox):
+    # given: a mail to a brokerage's contact, and an ordinary one
+    private = outbox.queue_mail(to="lead@example.com", subject="Homes in Austin",
+                                text="Hi Pat, three new listings.", kind="test.private",
+                                headers={"List-Unsubscribe": "<https://x.test/u/1>"},
+                                private=True)
+    ordinary = outbox.queue_mail(to="agent@example.com", subject="New lead",
+                                 text="Call them.", kind="test.ordinary")
+
+    # when
+    outbox.send_due_mail()
+
+    # then: both went out; only the ordinary one is still readable in the outbox
+    assert sorted(m["X-Envelope-To"] for m in mailbox) == ["agent@example.com",
+                                                           "lead@example.com"]
+    private.refresh_from_db()
+    ordinary.refresh_from_db()
+    assert private.sent_at is not None and ordinary.sent_at is not None
+    assert (private.to, private.subject, private.text, private.headers) == ("", "", "", {})
+    assert (ordinary.to, ordinary.text) == ("agent@example.com", "Call them.")
