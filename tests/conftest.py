@@ -111,8 +111,27 @@ _flush = TransactionTestCase._fixture_teardown
 def _fixture_teardown_then_catalogue(self):
     _flush(self)
     ensure_catalogue()
-    ensure_brokerage("acme")
-    ensure_brokerage("globex")
+    for slug in ("acme", "globex"):
+        _reseed_from_template(ensure_brokerage(slug).brokerage.schema_name)
+
+
+# Rows the CRM's data migrations seed in every brokerage schema (the default cadences); a
+# flush run while a brokerage's schema was on the search path emptied them.
+_SEEDED_TABLES = ("crm_cadence", "crm_cadencestep")
+
+
+def _reseed_from_template(schema: str) -> None:
+    from clozings.tenants.provisioning import TEMPLATE_SCHEMA
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT EXISTS (SELECT 1 FROM "{schema}".crm_cadence)')
+        if cursor.fetchone()[0]:
+            return
+        for table in _SEEDED_TABLES:
+            cursor.execute(f'INSERT INTO "{schema}".{table} '
+                           f'SELECT * FROM "{TEMPLATE_SCHEMA}".{table}')
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{schema}\".{table}', 'id'),"
+                           f' COALESCE((SELECT max(id) FROM "{schema}".{table}), 0) + 1, false)')
 
 
 TransactionTestCase._fixture_teardown = _fixture_teardown_then_catalogue

@@ -205,9 +205,10 @@ def tally(schemas: list[str]) -> dict:
 # --- the sending ------------------------------------------------------------------------------
 class Sender:
     def __init__(self, port: int, key: str, zips: list[str]):
-        from clozings.platform.management.commands.simulate import Api
+        from clozings.platform.management.commands.simulate import Api, bearer
 
-        self.api = Api(f"http://127.0.0.1:{port}", key)
+        self.api = Api(f"http://127.0.0.1:{port}")
+        self.headers = bearer(key)
         self.zips = zips
         self.run = secrets.token_hex(3)
         self.accepted = 0
@@ -221,7 +222,8 @@ class Sender:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             try:
-                status, _ = self.api.call("POST", "/api/v1/leads", body)
+                status, _ = self.api.call("POST", "/api/v1/leads", body,
+                                          headers=self.headers)
             except OSError:
                 status = 0
             if status in (200, 202):
