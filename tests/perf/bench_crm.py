@@ -15,10 +15,14 @@ Figures (median over BENCH_RUNS runs; `queries` is the query count of one reques
   Django's test client on the brokerage's host, in process (server time: middleware,
   session, queries, template), at BENCH_CRM_LEADS leads; baseline the same page at 1,000
   leads. The query count must be the same at both sizes (`same_queries`); target 50 ms.
+- crm_today_selector: selectors_pages.today_for alone (the Today page's reads, no request
+  or template), to tell the queries' share of crm_today_page from the rendering's.
 - crm_log_activity: services.log_activity (a call, "no answer") on an open lead of the
   agent at BENCH_CRM_LEADS leads; baseline the same at 1,000 leads.
 - crm_follow_up_report_team / _agent: reports.follow_up_report over the last 365 days for
   the admin (whole team, a row per agent) and for the agent; baseline the same at 1,000.
+  `parts_ms`: the median ms of each of its parts (lead_figures, roi_by_territory,
+  roi_by_source, by_agent), called alone.
 - crm_migrate_add_column: `migrate_schemas` applying one migration that adds a nullable
   column to crm_lead, across BENCH_MIGRATE_BROKERAGES brokerages (default 1000; made as
   bench_provisioning makes them) and the template, once (undoing it costs as much as
@@ -39,6 +43,7 @@ import datetime as dt
 import io
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +55,7 @@ from django.test import Client
 from django.utils import timezone
 
 from clozings.crm import reports, services
+from clozings.crm import selectors_pages as pages
 from clozings.crm.models import Activity, Lead, Task
 from clozings.platform.tenancy import in_schema
 from clozings.tenants import provisioning
@@ -236,17 +242,42 @@ def _log_activity(setup: Brokerage_, runs: int) -> tuple[list[float], int]:
         return time_runs(touch, runs=runs), len(captured)
 
 
-def _report(setup: Brokerage_, agent_id: int | None, runs: int) -> tuple[list[float], int]:
+def _today_selector(setup: Brokerage_, runs: int) -> tuple[list[float], int]:
+    """The Today page's reads alone (selectors_pages.today_for), without the request."""
+    with in_schema(setup.brokerage.schema_name):
+        def read():
+            pages.today_for(agent=setup.agent, now=timezone.now())
+        read()
+        with _Counted() as captured:
+            read()
+        return time_runs(read, runs=runs), len(captured)
+
+
+def _report(setup: Brokerage_, agent_id: int | None, runs: int
+            ) -> tuple[list[float], int, dict[str, float]]:
+    """The whole report's timings and query count, and the median ms of each of its parts."""
     now = timezone.now()
     since = now - dt.timedelta(days=365)
-    with in_schema(setup.brokerage.schema_name):
+    brokerage = setup.brokerage
+    parts = {
+        "lead_figures": lambda: reports.lead_figures(agent_id=agent_id, since=since),
+        "roi_by_territory": lambda: reports.roi_by_territory(
+            brokerage=brokerage, agent_id=agent_id, since=since, now=now),
+        "roi_by_source": lambda: reports.roi_by_source(agent_id=agent_id, since=since),
+    }
+    if agent_id is None:
+        parts["by_agent"] = lambda: reports.by_agent(brokerage=brokerage, since=since)
+    with in_schema(brokerage.schema_name):
         def report():
-            reports.follow_up_report(brokerage=setup.brokerage, agent_id=agent_id,
+            reports.follow_up_report(brokerage=brokerage, agent_id=agent_id,
                                      since=since, now=now, per_agent=agent_id is None)
         report()
         with _Counted() as captured:
             report()
-        return time_runs(report, runs=runs), len(captured)
+        timings = time_runs(report, runs=runs)
+        part_ms = {name: round(statistics.median(time_runs(part, runs=runs)), 2)
+                   for name, part in parts.items()}
+        return timings, len(captured), part_ms
 
 
 # --- one added column across many brokerages -------------------------------------------------
@@ -360,6 +391,14 @@ def run(context: BenchContext) -> list[dict]:
                                      agent_leads=CRM_LEADS // AGENTS, queries=big_queries,
                                      same_queries=big_queries == small_queries,
                                      target_ms=TARGET_PAGE_MS, load_avg=_load())]
+        context.progress("crm: crm_today_selector")
+        small_ms, small_queries = _today_selector(small, runs)
+        big_ms, big_queries = _today_selector(big, runs)
+        base = figure("crm_today_selector", small_ms, leads=SMALL_LEADS, queries=small_queries,
+                      load_avg=_load())
+        results += [base, figure("crm_today_selector", big_ms, baseline=base, leads=CRM_LEADS,
+                                 agent_leads=CRM_LEADS // AGENTS, queries=big_queries,
+                                 load_avg=_load())]
         context.progress("crm: log_activity")
         small_ms, small_queries = _log_activity(small, runs)
         big_ms, big_queries = _log_activity(big, runs)
@@ -370,12 +409,13 @@ def run(context: BenchContext) -> list[dict]:
         for bench, who in (("crm_follow_up_report_team", None),
                            ("crm_follow_up_report_agent", "agent")):
             context.progress(f"crm: {bench}")
-            small_ms, small_queries = _report(small, who and small.agent.pk, runs)
-            big_ms, big_queries = _report(big, who and big.agent.pk, runs)
+            small_ms, small_queries, small_parts = _report(small, who and small.agent.pk, runs)
+            big_ms, big_queries, big_parts = _report(big, who and big.agent.pk, runs)
             base = figure(bench, small_ms, leads=SMALL_LEADS, queries=small_queries,
-                          days=365, load_avg=_load())
+                          days=365, parts_ms=small_parts, load_avg=_load())
             results += [base, figure(bench, big_ms, baseline=base, leads=CRM_LEADS,
-                                     queries=big_queries, days=365, load_avg=_load())]
+                                     queries=big_queries, days=365, parts_ms=big_parts,
+                                     load_avg=_load())]
         results += _added_column_figures(context, small.brokerage.schema_name)
     finally:
         _drop([small.brokerage, big.brokerage])

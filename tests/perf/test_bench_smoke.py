@@ -87,8 +87,9 @@ def test_crm_benchmark_prints_pages_touch_report_and_added_column_figures(tmp_pa
     figures = [json.loads(line) for line in done.stdout.splitlines()]
     by_size = {(f["bench"], f.get("leads", f.get("brokerages"))): f for f in figures}
     assert set(by_size) == {
-        (bench, leads) for bench in ("crm_today_page", "crm_lead_page", "crm_log_activity",
-                                     "crm_follow_up_report_team", "crm_follow_up_report_agent")
+        (bench, leads) for bench in ("crm_today_page", "crm_lead_page", "crm_today_selector",
+                                     "crm_log_activity", "crm_follow_up_report_team",
+                                     "crm_follow_up_report_agent")
         for leads in (100, 400)} | {("crm_migrate_add_column_one_schema", 1),
                                     ("crm_migrate_add_column", 3)}
     assert all(f["median_ms"] > 0 and "load_avg" in f for f in figures)
@@ -97,6 +98,8 @@ def test_crm_benchmark_prints_pages_touch_report_and_added_column_figures(tmp_pa
         assert big["baseline"]["bench"] == bench and big["agent_leads"] == 20
         assert big["queries"] > 0 and big["same_queries"] is True
     assert by_size[("crm_log_activity", 400)]["queries"] > 0
+    assert set(by_size[("crm_follow_up_report_team", 400)]["parts_ms"]) == {
+        "lead_figures", "roi_by_territory", "roi_by_source", "by_agent"}
     added = by_size[("crm_migrate_add_column", 3)]
     assert added["baseline"]["bench"] == "crm_migrate_add_column_one_schema"
     assert added["progress_lines"] == 3
