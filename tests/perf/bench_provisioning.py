@@ -1,6 +1,8 @@
 """New brokerage provisioning, and `migrate_schemas` with nothing to apply, at 1 and at
-BENCH_BROKERAGES brokerages (QUALITY.md: under 1 s at the median with 1,000 present;
-under 30 s for 1,000 schemas).
+BENCH_BROKERAGES brokerages (default 1,000; QUALITY.md's run is BENCH_BROKERAGES=10000:
+a new brokerage under 250 ms at the median, and nothing to apply under 10 s, with every
+tenant app's tables, the CRM's among them, in each schema). Each figure carries
+`load_avg`, the 1-minute load average as it was measured.
 
 provision_brokerage is the whole sign-up service (rows, domain, admin seat, the new
 admin's password hashed with Argon2, schema); brokerage_schema_copy is the schema alone.
@@ -11,6 +13,7 @@ every migration.
 from __future__ import annotations
 
 import itertools
+import os
 
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -90,6 +93,11 @@ def _drop_probe_schemas() -> None:
             cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def _figure(*args, **extra) -> dict:
+    """harness.figure with the 1-minute load average as the figure was measured."""
+    return figure(*args, **extra, load_avg=round(os.getloadavg()[0], 2))
+
+
 def _migrate_schemas(**options) -> None:
     call_command("migrate_schemas", interactive=False, verbosity=0, **options)
     connection.set_schema_to_public()
@@ -108,13 +116,13 @@ def run(context: BenchContext) -> list[dict]:
     one_schema = Brokerage.objects.get().schema_name
 
     def schema_figure(bench, create, brokerages, **extra):
-        return figure(bench, time_runs(lambda: _create_probe_schema(create), runs=runs,
-                                       after=_drop_probe_schemas),
-                      brokerages=brokerages, **extra)
+        return _figure(bench, time_runs(lambda: _create_probe_schema(create), runs=runs,
+                                        after=_drop_probe_schemas),
+                       brokerages=brokerages, **extra)
 
     def provision_figure(bench, action, brokerages, **extra):
-        return figure(bench, time_runs(action, runs=runs, after=_remove_probes),
-                      brokerages=brokerages, **extra)
+        return _figure(bench, time_runs(action, runs=runs, after=_remove_probes),
+                       brokerages=brokerages, **extra)
 
     context.progress("provisioning with 1 brokerage present")
     schema_by_migrating = schema_figure(
@@ -124,11 +132,11 @@ def run(context: BenchContext) -> list[dict]:
     by_migrating = provision_figure("provision_brokerage_by_migrating",
                                     _provision_by_migrating, 1)
     at_one = provision_figure("provision_brokerage", _provision, 1, baseline=by_migrating,
-                              target_ms=1000)
+                              target_ms=250)
     context.progress("migrate_schemas with 1 brokerage present")
-    one_schema_migrate = figure("migrate_schemas_one_schema", time_runs(
+    one_schema_migrate = _figure("migrate_schemas_one_schema", time_runs(
         lambda: _migrate_schemas(schema_name=one_schema), runs=runs), brokerages=1)
-    noop_at_one = figure("migrate_schemas_nothing_to_apply", time_runs(
+    noop_at_one = _figure("migrate_schemas_nothing_to_apply", time_runs(
         _migrate_schemas, runs=runs), brokerages=1, baseline=one_schema_migrate)
 
     context.progress(f"adding brokerages up to {size}")
@@ -138,14 +146,14 @@ def run(context: BenchContext) -> list[dict]:
                                    provisioning.create_brokerage_schema, size,
                                    baseline=schema_at_one)
     at_size = provision_figure("provision_brokerage", _provision, size, baseline=at_one,
-                               target_ms=1000)
+                               target_ms=250)
     context.progress(f"migrate_schemas with {size} brokerages present")
-    noop_at_size = figure("migrate_schemas_nothing_to_apply", time_runs(
+    noop_at_size = _figure("migrate_schemas_nothing_to_apply", time_runs(
         _migrate_schemas, runs=runs), brokerages=size, baseline=one_schema_migrate,
-        target_ms=30000)
+        target_ms=10000)
     context.progress(f"django-tenants' own migrate_schemas with {size} brokerages (one run)")
-    django_tenants_at_size = figure("migrate_schemas_nothing_to_apply_django_tenants",
-                                    time_runs(_migrate_schemas_as_django_tenants, runs=1),
-                                    brokerages=size, baseline=noop_at_size)
+    django_tenants_at_size = _figure("migrate_schemas_nothing_to_apply_django_tenants",
+                                     time_runs(_migrate_schemas_as_django_tenants, runs=1),
+                                     brokerages=size, baseline=noop_at_size)
     return [schema_by_migrating, schema_at_one, schema_at_size, by_migrating, at_one,
             at_size, one_schema_migrate, noop_at_one, noop_at_size, django_tenants_at_size]
