@@ -359,34 +359,3 @@ def test_clozings_run_with_nothing_configured_serves_the_demo_and_stops_cleanly(
     assert exit_code == 0, again_log.read_text()
     assert [pid for pid in children if _alive(pid)] == []
     assert _nothing_listens_on(port)
-
-
-@pytest.mark.slow
-def test_a_run_after_one_killed_with_sigkill_stops_the_embedded_postgresql(tmp_path):
-    # given: a run killed with SIGKILL (it cannot clean up; PostgreSQL outlives it)
-    home = tmp_path / "home"
-    env = _embedded_environment(home)
-    killed_log = tmp_path / "killed.log"
-    port = _free_port()
-    killed = _start(port, env, killed_log, "--no-demo")
-    try:
-        _wait_until_healthy(port, killed, killed_log)
-    finally:
-        killed.kill()
-        killed.wait(30)
-    postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
-    assert _alive(postmaster)
-
-    # when: another run starts and is stopped with Ctrl-C
-    log = tmp_path / "run.log"
-    port = _free_port()  # the killed run's web server may still be letting go of its own
-    run = _start(port, env, log, "--no-demo")
-    try:
-        _wait_until_healthy(port, run, log)
-    finally:
-        exit_code = _stop(run)
-
-    # then: it stopped PostgreSQL too
-    assert exit_code == 0, log.read_text()
-    assert not _alive(postmaster)
-    assert not (home / "pgdata" / "postmaster.pid").exists()
