@@ -1,10 +1,12 @@
 """On a phone (390 x 844): a routed lead tops the agent's Today; one tap after the call logs
 "voicemail" and the next step shows; the lead page shows the timeline and the lead is closed
-with a sale price and commission. Screenshots of both pages, phone and desktop."""
+with a sale price and commission, and the agent's report shows the commission and the
+territory's ROI turning positive. Screenshots of the pages, phone and desktop."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import requests
@@ -106,6 +108,16 @@ def test_today_call_a_new_lead_log_a_voicemail_then_close_it(
     phone.screenshot("3-lead")
     lead_url = page.url
 
+    # her report before the sale: 10001's leads cost money and earned nothing yet
+    page.goto(f"{base}/reports/")
+    figures = page.get_by_role("list", name="In figures")
+    expect(figures).to_contain_text("0 closings")
+    territory = page.get_by_role("row").filter(has_text="10001")
+    expect(territory).to_contain_text("-100%")
+    roi_before = territory.locator("td").last.inner_text()
+    phone.screenshot("4-report-before")
+    page.goto(lead_url)
+
     # she buys: the agent closes the lead with the sale price and commission in dollars
     page.get_by_text("Change stage").click()
     page.get_by_label("Move to").select_option("closed")
@@ -117,17 +129,27 @@ def test_today_call_a_new_lead_log_a_voicemail_then_close_it(
     expect(page.locator(".closed-figures")).to_contain_text("$16,000.00")
     expect(page.locator(".timeline")).to_contain_text("Stage: New → Closed")
     assert phone.fits_the_screen()
-    phone.screenshot("4-closed")
+    phone.screenshot("5-closed")
+
+    # and the report counts the closing: the commission, and 10001's ROI turns positive
+    page.goto(f"{base}/reports/")
+    expect(figures).to_contain_text("$16,000")
+    expect(figures).to_contain_text("1 closing")
+    expect(territory).to_contain_text("$16,000")
+    expect(territory.locator("td").last).to_have_text(re.compile(r"^\+\d"))
+    assert territory.locator("td").last.inner_text() != roi_before
+    assert phone.fits_the_screen()
+    phone.screenshot("6-report-after")
 
     # desktop: Today beside the selected lead, and the lead page in two columns
     desktop = browser.new_context(**DESKTOP).new_page()
     desktop.context.add_cookies(phone.context.cookies())
     desktop.goto(f"{base}/")
     expect(desktop.locator("#lead-pane")).to_be_visible()
-    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-5-today-desktop.png"),
+    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-7-today-desktop.png"),
                        full_page=True)
     desktop.goto(lead_url)
-    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-6-lead-desktop.png"),
+    desktop.screenshot(path=str(ARTEFACTS / f"{request.node.name}-8-lead-desktop.png"),
                        full_page=True)
     desktop.context.close()
     assert phone.console_errors == []
