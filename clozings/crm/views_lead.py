@@ -143,8 +143,8 @@ def lead_stage(request: HttpRequest, lead_id: int) -> HttpResponse:
             _refused(form, exc)
         else:
             lead.refresh_from_db()
-            messages.success(request, f"{lead.name or 'The lead'} is now "
-                                      f"{lead.get_stage_display().lower()}.")
+            messages.success(request, f"{lead.name or 'The lead'} moved to "
+                                      f"{lead.get_stage_display()}.")
             return redirect("lead_detail", lead.pk)
     return lead_page(request, lead, stage_form=form, status=400)
 

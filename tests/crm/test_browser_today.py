@@ -124,7 +124,7 @@ def test_today_call_a_new_lead_log_a_voicemail_then_close_it(
     page.get_by_label("Sale price ($)").fill("640,000")
     page.get_by_label("Your commission ($)").fill("16,000")
     page.get_by_role("button", name="Save stage").click()
-    expect(page.get_by_role("status")).to_contain_text("Rosa Núñez is now closed.")
+    expect(page.get_by_role("status")).to_contain_text("Rosa Núñez moved to Closed.")
     expect(page.locator(".lead-header .badge.stage")).to_have_text("Closed")
     expect(page.locator(".closed-figures")).to_contain_text("$16,000.00")
     expect(page.locator(".timeline")).to_contain_text("Stage: New → Closed")

@@ -158,7 +158,7 @@ def test_closing_asks_dollars_and_keeps_cents(acme, agent):
 
     page = response.content.decode()
     assert response.redirect_chain[-1][0] == f"/leads/{lead.pk}/"
-    assert "Cora Buyer is now closed." in page
+    assert "Cora Buyer moved to Closed." in page
     assert "$11,250.50" in page and "Sold for <strong>$450,000.00</strong>" in page
     with in_schema(acme.schema_name):
         lead.refresh_from_db()

@@ -8,6 +8,7 @@ from clozings.distribution import services as distribution_services
 from clozings.distribution.models import LeadSource
 from clozings.platform.management.commands.demo import (
     AGENT,
+    DEMO_COST_PER_LEAD_CENTS,
     DEMO_SLUG,
     DEMO_SOURCE,
     DEMO_ZIP,
@@ -44,6 +45,10 @@ def test_demo_gives_the_agent_a_zip_and_a_lead_source_whose_key_works(tmp_path, 
     assert stored["meta"]["app_secret"] == adapters["meta"].settings["app_secret"]
     assert stored["google"]["google_key"] == adapters["google"].settings["google_key"]
     assert stored["native"]["key"] == key
+    # demo leads cost what a portal's do, so the demo's reports show a return on them
+    assert {source.cost_per_lead_cents for source in adapters.values()} == {
+        DEMO_COST_PER_LEAD_CENTS}
+    assert DEMO_COST_PER_LEAD_CENTS > 0
     assert oct(demo_sources_path().stat().st_mode & 0o777) == "0o600"
     assert demo_key_path().read_text().strip() == key
     assert oct(demo_key_path().stat().st_mode & 0o777) == "0o600"

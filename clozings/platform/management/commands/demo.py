@@ -52,6 +52,9 @@ DEMO_SOURCE = "Demo lead source"
 # Releasing it works like any release: the removal's DELETE gets Stripe's (localstripe's)
 # 404 for this id, which counts as already removed (tests/billing/test_demo_release.py).
 DEMO_STRIPE_ITEM = "si_demo"
+# What each demo lead costs the platform (a portal's typical price), so that the demo's
+# reports show a return on investment once the demo agent closes a lead.
+DEMO_COST_PER_LEAD_CENTS = 3_000
 
 
 # One demo lead source per adapter `clozings simulate` speaks: (simulate's name for it, the
@@ -115,7 +118,7 @@ def _ensure_demo_sources() -> list[str]:
             name == "native" and not demo_key_path().exists())
         if source is None:
             issued = distribution_services.create_lead_source(
-                name=label, cost_per_lead_cents=0, adapter=adapter,
+                name=label, cost_per_lead_cents=DEMO_COST_PER_LEAD_CENTS, adapter=adapter,
                 settings=_webhook_settings(adapter))
         elif lost:
             issued = distribution_services.rotate_lead_source_key(source=source)
