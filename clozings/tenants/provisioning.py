@@ -45,6 +45,10 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 # --- which migrations a schema must have ----------------------------------------------
 def tenant_app_labels() -> list[str]:
     names = set(settings.TENANT_APPS)
@@ -195,6 +199,8 @@ class ClonePlan:
     indexes: list[str] = field(default_factory=list)
     foreign_keys: list[str] = field(default_factory=list)
     sequence_owners: list[str] = field(default_factory=list)
+    # every sequence, identity ones included: the copy's continue where the source's stand
+    sequence_names: list[str] = field(default_factory=list)
     # (table, insertable columns) of each table the source holds rows in
     seeded_tables: list[tuple[str, list[str]]] = field(default_factory=list)
 
@@ -326,6 +332,7 @@ def build_clone_plan(*, source: str) -> ClonePlan:
         identity = {}  # (table oid, column) -> identity sequence row
         for seq in sequences:
             name, deptype, table_oid, column = seq[0], seq[8], seq[9], seq[10]
+            plan.sequence_names.append(name)
             if deptype == "i":
                 identity[(table_oid, column)] = seq
                 continue
@@ -357,16 +364,26 @@ def build_clone_plan(*, source: str) -> ClonePlan:
             if not_null:
                 parts.append("NOT NULL")
             definitions[table_oid].append(" ".join(parts))
+        # Primary, unique, exclusion and check constraints are made with their table (one
+        # statement, not an ALTER TABLE each); a table's foreign keys in one ALTER TABLE
+        # once every table exists; NOT VALID ones (ALTER TABLE only) after the rest.
+        foreign: dict[int, list[str]] = {}
+        for table_oid, name, kind, definition in constraints:
+            clause = f"CONSTRAINT {_quote(name)} {definition}"
+            if definition.endswith("NOT VALID"):
+                plan.constraints.append(
+                    f"ALTER TABLE {_quote(tables[table_oid][0])} ADD {clause}")
+            elif kind == "f":
+                foreign.setdefault(table_oid, []).append(f"ADD {clause}")
+            else:
+                definitions[table_oid].append(clause)
         for oid, (name, persistence, options) in tables.items():
             unlogged = "UNLOGGED " if persistence == "u" else ""
             storage = f" WITH ({options})" if options else ""
             plan.tables.append(f"CREATE {unlogged}TABLE {_quote(name)} "
                                f"({', '.join(definitions[oid])}){storage}")
-
-        for table_oid, name, kind, definition in constraints:
-            statement = (f"ALTER TABLE {_quote(tables[table_oid][0])} "
-                         f"ADD CONSTRAINT {_quote(name)} {definition}")
-            (plan.foreign_keys if kind == "f" else plan.constraints).append(statement)
+        plan.foreign_keys = [f"ALTER TABLE {_quote(tables[oid][0])} {', '.join(clauses)}"
+                             for oid, clauses in foreign.items()]
 
         if tables:
             cursor.execute(" UNION ALL ".join(
@@ -387,20 +404,19 @@ def clone_schema(*, source: str, target: str, plan: ClonePlan | None = None) -> 
         cols = ", ".join(columns)
         seeds.append(f"INSERT INTO {dst}.{_quote(table)} ({cols}) OVERRIDING SYSTEM VALUE "
                      f"SELECT {cols} FROM {src}.{_quote(table)}")
+    # Sequences continue where the source's stand (after its seeded rows), read from each
+    # sequence itself: the pg_sequences view reads every schema's sequences.
+    positions = [f"SELECT setval({_literal(_quote(name))}, last_value, is_called) "
+                 f"FROM {src}.{_quote(name)}" for name in plan.sequence_names]
     statements = [
         f"CREATE SCHEMA {dst}",
         *plan.sequences, *plan.tables, *seeds, *plan.constraints, *plan.indexes,
-        *plan.sequence_owners, *plan.foreign_keys,
+        *plan.sequence_owners, *plan.foreign_keys, *positions,
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('search_path')")
         previous = cursor.fetchone()[0]
         cursor.execute("SELECT set_config('search_path', %s, false)", [dst])
         cursor.execute(";\n".join(statements))
-        # Sequences continue where the template's stand (after its seeded rows).
-        cursor.execute(
-            "SELECT setval(format('%%I.%%I', %s::text, sequencename)::regclass, last_value) "
-            "FROM pg_sequences WHERE schemaname = %s AND last_value IS NOT NULL",
-            [target, source])
         cursor.execute("SELECT set_config('search_path', %s, false)", [previous])
     logger.info("tenants.schema_cloned", extra={"source": source, "schema": target})
