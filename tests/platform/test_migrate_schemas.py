@@ -308,3 +308,18 @@ def test_check_names_every_schema_lacking_a_new_migration(
         assert schema in errors.getvalue()
         assert added_state(schema) == (False, False, False, False)
     assert migrated_schemas == []
+
+
+def test_a_schema_behind_on_more_than_the_template_is_migrated_in_full(
+        brokerages, migrated_schemas, added_migration):
+    put_behind(brokerages[0])
+    added_migration()
+
+    output = migrate_schemas("--tenant", "--parallel", "1")
+
+    assert "migrations reduce to" in output
+    # the template, then the one schema unlike it; the others got the template's SQL
+    assert migrated_schemas == [provisioning.TEMPLATE_SCHEMA, brokerages[0]]
+    assert state_of(brokerages[0]) == (True, False)
+    for schema in brokerages:
+        assert added_state(schema) == (True, True, True, True), schema

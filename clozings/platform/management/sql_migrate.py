@@ -15,6 +15,9 @@ content types `migrate`'s post_migrate would add (copied from the template, whic
 migrated the usual way). A schema whose transaction fails keeps none of it and is
 reported. `sql_only_plan` answers None whenever any of this cannot be shown, and the
 caller then migrates each schema the usual way.
+
+One difference remains: a default computed in Python for the rows already there (an
+AddField with default=timezone.now) is computed once, as the template's, not per schema.
 """
 
 from __future__ import annotations
@@ -128,8 +131,15 @@ def schemas_not_like_template(plan: SqlPlan, schema_names: list[str]) -> list[st
     pending_sorted = sorted(pending_set)
     counts: dict[str, tuple[int, int]] = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(schema_names), SCHEMAS_PER_QUERY):
-            chunk = schema_names[start:start + SCHEMAS_PER_QUERY]
+        # A schema without a django_migrations table is not like the template.
+        cursor.execute(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+            "WHERE c.relname = 'django_migrations' AND c.relkind = 'r' "
+            "AND n.nspname = ANY(%s)", [schema_names])
+        with_table = {row[0] for row in cursor.fetchall()}
+        names = [name for name in schema_names if name in with_table]
+        for start in range(0, len(names), SCHEMAS_PER_QUERY):
+            chunk = names[start:start + SCHEMAS_PER_QUERY]
             branches = " UNION ALL ".join(
                 "SELECT %s::text, "
                 "count(DISTINCT (m.app, m.name)) FILTER (WHERE NOT e.pending), "
