@@ -4,8 +4,15 @@ django-tenants runs a full `migrate` in every schema, 0.1-0.3 s each even with n
 to apply (12 minutes for 900 schemas elsewhere). Here one query over all brokerage
 schemas' django_migrations finds those missing a tenant app's migration, and only those
 (plus the template new brokerages are copied from, clozings.tenants.provisioning) are
-migrated, several at once in forked processes (`--parallel N`, default: one per CPU),
-with a progress line for each.
+migrated, with a progress line for each.
+
+When what the template lacks reduces to SQL and the schemas behind lack the same
+(sql_migrate), that SQL is collected from the template before it is migrated and run in
+each schema, one transaction each, over a few connections (`--parallel N`, default 4).
+Otherwise each schema is migrated in full, several at once in forked processes
+(`--parallel N`, default: one per CPU). The schemas that failed, on either path, are
+named at the end (CommandError) once the others are done; migrating in full in a single
+process (`--parallel 1`) stops at the first failure, as `migrate` does.
 
 Every django-tenants option keeps its meaning. `--schema` migrates that schema as before;
 `--executor` hands the schemas that are behind to that django-tenants executor; an
@@ -59,8 +66,9 @@ def _migrate_one(args: tuple, options: dict, schema_name: str) -> tuple[str, str
 
 class Command(MigrateSchemasCommand):
     help = (MigrateSchemasCommand.help + " Brokerage schemas that already have every "
-            "tenant migration are skipped; the others are migrated in parallel "
-            "(--parallel N processes, default one per CPU).")
+            "tenant migration are skipped; the others get the template's SQL over "
+            "--parallel N connections (default 4) when the migrations reduce to SQL, or "
+            "are migrated in --parallel N processes (default one per CPU).")
 
     def handle(self, *args, **options):
         if has_multi_type_tenants() or options.get("schema_name"):
