@@ -365,16 +365,17 @@ def build_clone_plan(*, source: str) -> ClonePlan:
                 parts.append("NOT NULL")
             definitions[table_oid].append(" ".join(parts))
         # Primary, unique, exclusion and check constraints are made with their table (one
-        # statement, not an ALTER TABLE each); a table's foreign keys in one ALTER TABLE
-        # once every table exists; NOT VALID ones (ALTER TABLE only) after the rest.
+        # statement, not an ALTER TABLE each), but a NOT VALID check (ALTER TABLE only)
+        # after the seeded rows; a table's foreign keys in one ALTER TABLE at the end,
+        # once every table and index they may rest on exists.
         foreign: dict[int, list[str]] = {}
         for table_oid, name, kind, definition in constraints:
             clause = f"CONSTRAINT {_quote(name)} {definition}"
-            if definition.endswith("NOT VALID"):
+            if kind == "f":
+                foreign.setdefault(table_oid, []).append(f"ADD {clause}")
+            elif definition.endswith("NOT VALID"):
                 plan.constraints.append(
                     f"ALTER TABLE {_quote(tables[table_oid][0])} ADD {clause}")
-            elif kind == "f":
-                foreign.setdefault(table_oid, []).append(f"ADD {clause}")
             else:
                 definitions[table_oid].append(clause)
         for oid, (name, persistence, options) in tables.items():
