@@ -101,11 +101,16 @@ def sql_only_plan(template: str = provisioning.TEMPLATE_SCHEMA
                 return None, f"{migration.app_label}.{migration.name} would be unapplied"
             if not migration.atomic:
                 return None, f"{migration.app_label}.{migration.name} is not atomic"
+            if migration.replaces:  # recorded as the migrations it replaces
+                return None, f"{migration.app_label}.{migration.name} is a squashed migration"
             for operation in migration.operations:
                 reason = not_sql_only(operation)
                 if reason:
                     return None, f"{migration.app_label}.{migration.name}: {reason}"
-        collected = executor.loader.collect_sql(plan)
+        try:
+            collected = executor.loader.collect_sql(plan)
+        except Exception as exc:  # the usual migrate will meet it and say so in full
+            return None, f"the SQL could not be collected: {type(exc).__name__}: {exc}"
         if any("CANNOT BE WRITTEN AS SQL" in text for text in collected):
             return None, "an operation cannot be written as SQL"
         qualified = [text for text in collected if template in text]
