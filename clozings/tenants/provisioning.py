@@ -213,30 +213,32 @@ def forget_clone_plans() -> None:
     """Drop the plans read from the template (after migrating it in this process)."""
     _plans.clear()
 
+# The catalog has no index on an object's schema, so filtering on relnamespace reads every
+# schema's rows (0.7 s at 1,000 brokerages). Every object in a schema depends on it in
+# pg_depend (DROP SCHEMA ... CASCADE finds them so), which is indexed on the referenced
+# object: the schema's objects are read from there, their parts by the indexed oid.
+_OBJECTS_SQL = """
+SELECT d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'S'), d.objid,
+       pg_describe_object(d.classid, d.objid, 0)
+  FROM pg_depend d LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+ WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = %(ns)s
+"""
+
+# What a table of the schema may hold that the copy does not reproduce.
 _UNSUPPORTED_SQL = """
-SELECT 'relation ' || relname || ' of kind ' || relkind::text FROM pg_class
- WHERE relnamespace = %(ns)s AND relkind NOT IN ('r', 'S', 'i', 't')
-UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = %(ns)s
-UNION ALL SELECT 'type ' || t.typname FROM pg_type t
- WHERE t.typnamespace = %(ns)s AND t.typrelid = 0 AND NOT EXISTS (
-   SELECT 1 FROM pg_type e WHERE e.oid = t.typelem AND e.typrelid <> 0)
-UNION ALL SELECT 'trigger ' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
- WHERE c.relnamespace = %(ns)s AND NOT t.tgisinternal
-UNION ALL SELECT 'rule ' || r.rulename FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
- WHERE c.relnamespace = %(ns)s
+SELECT 'trigger ' || t.tgname FROM pg_trigger t
+ WHERE t.tgrelid = ANY(%(rels)s::oid[]) AND NOT t.tgisinternal
+UNION ALL SELECT 'rule ' || r.rulename FROM pg_rewrite r WHERE r.ev_class = ANY(%(rels)s::oid[])
 UNION ALL SELECT 'policy on ' || c.relname FROM pg_class c
- WHERE c.relnamespace = %(ns)s AND (c.relrowsecurity OR EXISTS (
+ WHERE c.oid = ANY(%(rels)s::oid[]) AND (c.relrowsecurity OR EXISTS (
    SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))
 UNION ALL SELECT 'inheritance of ' || c.relname FROM pg_inherits i
- JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relnamespace = %(ns)s
-UNION ALL SELECT 'statistics ' || stxname FROM pg_statistic_ext WHERE stxnamespace = %(ns)s
-UNION ALL SELECT 'constraint ' || conname || ' of a domain' FROM pg_constraint
- WHERE connamespace = %(ns)s AND conrelid = 0
+ JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhrelid = ANY(%(rels)s::oid[])
 """
 
 _TABLES_SQL = """
 SELECT c.oid, c.relname, c.relpersistence, array_to_string(c.reloptions, ', ')
-  FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' ORDER BY c.relname
+  FROM pg_class c WHERE c.oid = ANY(%(rels)s::oid[]) AND c.relkind = 'r' ORDER BY c.relname
 """
 
 _COLUMNS_SQL = """
@@ -252,7 +254,8 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod),
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
   LEFT JOIN pg_collation co ON co.oid = a.attcollation
   LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
- WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.oid = ANY(%(rels)s::oid[]) AND c.relkind = 'r' AND a.attnum > 0
+   AND NOT a.attisdropped
  ORDER BY a.attrelid, a.attnum
 """
 
@@ -264,14 +267,14 @@ SELECT s.relname, format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement, q.s
   JOIN pg_sequence q ON q.seqrelid = s.oid
   LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
        AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
- WHERE s.relnamespace = %(ns)s AND s.relkind = 'S'
+ WHERE s.oid = ANY(%(rels)s::oid[]) AND s.relkind = 'S'
  ORDER BY s.relname
 """
 
 _CONSTRAINTS_SQL = """
 SELECT con.conrelid, con.conname, con.contype, pg_get_constraintdef(con.oid)
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
- WHERE c.relnamespace = %(ns)s AND c.relkind = 'r'
+ WHERE c.oid = ANY(%(rels)s::oid[]) AND c.relkind = 'r'
  ORDER BY array_position(ARRAY['p', 'u', 'x', 'c', 'f']::"char"[], con.contype), con.conname
 """
 
@@ -279,7 +282,7 @@ SELECT con.conrelid, con.conname, con.contype, pg_get_constraintdef(con.oid)
 _INDEXES_SQL = """
 SELECT pg_get_indexdef(i.indexrelid, 0, true)
   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
- WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' AND NOT EXISTS (
+ WHERE c.oid = ANY(%(rels)s::oid[]) AND c.relkind = 'r' AND NOT EXISTS (
    SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
       AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
  ORDER BY ic.relname
@@ -311,9 +314,12 @@ def build_clone_plan(*, source: str) -> ClonePlan:
         row = cursor.fetchone()
         if row is None:
             raise UnsupportedTemplate(f"schema {source} does not exist")
-        params = {"ns": row[0]}
+        cursor.execute(_OBJECTS_SQL, {"ns": row[0]})
+        objects = cursor.fetchall()
+        params = {"rels": [oid for copied, oid, _ in objects if copied]}
+        unsupported = [described for copied, _, described in objects if not copied]
         cursor.execute(_UNSUPPORTED_SQL, params)
-        unsupported = [r[0] for r in cursor.fetchall()]
+        unsupported += [r[0] for r in cursor.fetchall()]
         if unsupported:
             raise UnsupportedTemplate("cannot copy " + ", ".join(sorted(unsupported)))
         with _search_path(cursor, source):

@@ -316,3 +316,23 @@ def test_copy_keeps_not_valid_constraints_and_a_foreign_key_on_a_unique_index(sc
     assert validated["scratch_team_short_name"] is False
     assert validated["scratch_member_region_fk"] is False
     assert validated["scratch_member_team_region_fk"] is True
+
+
+@pytest.mark.parametrize(("ddl", "named"), [
+    ("CREATE VIEW {s}.recent AS SELECT 1 AS one", "view"),
+    ("CREATE FUNCTION {s}.one() RETURNS int LANGUAGE sql AS 'SELECT 1'", "function"),
+    ("CREATE TYPE {s}.mood AS ENUM ('ok')", "type"),
+    ("CREATE STATISTICS {s}.team_stats ON name, region FROM {s}.crm_scratchteam",
+     "statistics"),
+    ("CREATE TRIGGER team_touched BEFORE UPDATE ON {s}.crm_scratchteam "
+     "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()", "trigger"),
+    ("CREATE RULE team_quiet AS ON DELETE TO {s}.crm_scratchteam DO INSTEAD NOTHING", "rule"),
+    ("ALTER TABLE {s}.crm_scratchteam ENABLE ROW LEVEL SECURITY", "policy"),
+    ("CREATE TABLE {s}.child () INHERITS ({s}.crm_scratchteam)", "inheritance"),
+])
+def test_a_source_holding_what_the_copy_cannot_make_is_refused(scratch_source, ddl, named):
+    with connection.cursor() as cursor:
+        cursor.execute(ddl.format(s='"clz_scratch_source"'))
+
+    with pytest.raises(provisioning.UnsupportedTemplate, match=named):
+        provisioning.build_clone_plan(source="clz_scratch_source")
