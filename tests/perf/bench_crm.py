@@ -29,6 +29,7 @@ Figures (median over BENCH_RUNS runs; `queries` is the query count of one reques
   doing it); `progress_lines` counts its "migrate_schemas: n/N" lines. Baseline
   crm_migrate_add_column_one_schema: the same migration on one schema
   (`migrate_schemas --schema`), undone between runs. Target: under 60 s for 1,000.
+  BENCH_CRM_MIGRATE_ONLY=1 runs these two figures alone (with the small brokerage only).
 
 Provisioning and a no-op `migrate_schemas` with the CRM's tables in every schema are
 bench_provisioning's figures (BENCH_ONLY=provisioning; BENCH_BROKERAGES=10000 is the
@@ -67,6 +68,8 @@ from tests.perf.harness import BenchContext, figure, time_runs
 CRM_LEADS = int(os.environ.get("BENCH_CRM_LEADS", "200000"))
 SMALL_LEADS = int(os.environ.get("BENCH_CRM_SMALL_LEADS", "1000"))
 MIGRATE_BROKERAGES = int(os.environ.get("BENCH_MIGRATE_BROKERAGES", "1000"))
+# 1: only the crm_migrate_add_column figures (no big brokerage, no pages or reports)
+MIGRATE_ONLY = os.environ.get("BENCH_CRM_MIGRATE_ONLY") == "1"
 AGENTS = 20  # seats per brokerage; the benchmarked agent holds 1 lead in AGENTS
 PASSWORD = "bench-password-not-secret-1"
 TARGET_PAGE_MS = 50
@@ -377,6 +380,11 @@ def run(context: BenchContext) -> list[dict]:
     results = []
     context.progress(f"crm: a brokerage with {SMALL_LEADS} leads")
     small = Brokerage_("crm-small", SMALL_LEADS)
+    if MIGRATE_ONLY:
+        try:
+            return _added_column_figures(context, small.brokerage.schema_name)
+        finally:
+            _drop([small.brokerage])
     context.progress(f"crm: a brokerage with {CRM_LEADS} leads")
     big = Brokerage_("crm-big", CRM_LEADS)
     try:

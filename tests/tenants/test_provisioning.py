@@ -289,3 +289,50 @@ def test_a_later_migration_drops_constraints_and_indexes_of_a_copy_by_name(scrat
     assert not {"scratch_member_score_ok", "scratch_team_name_unique"} & {
         c[1] for c in copy["constraints"]}
     assert "scratch_member_open_idx" not in {i[1] for i in copy["indexes"]}
+
+
+def test_copy_keeps_not_valid_constraints_and_a_foreign_key_on_a_unique_index(scratch_source):
+    """The forms only SQL makes: a check and a foreign key left unvalidated (ALTER TABLE
+    only), and a foreign key resting on a unique index rather than a constraint."""
+    source = '"clz_scratch_source"'
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE UNIQUE INDEX scratch_team_region_key "
+                       f"ON {source}.crm_scratchteam (region)")
+        cursor.execute(f"ALTER TABLE {source}.crm_scratchteam ADD CONSTRAINT "
+                       "scratch_team_short_name CHECK (length(name) < 5) NOT VALID")
+        cursor.execute(f"ALTER TABLE {source}.crm_scratchmember ADD COLUMN region varchar(20)")
+        cursor.execute(f"ALTER TABLE {source}.crm_scratchmember ADD CONSTRAINT "
+                       "scratch_member_region_fk FOREIGN KEY (region) "
+                       f"REFERENCES {source}.crm_scratchteam (region) NOT VALID")
+        cursor.execute(f"ALTER TABLE {source}.crm_scratchmember ADD CONSTRAINT "
+                       "scratch_member_team_region_fk FOREIGN KEY (region) "
+                       f"REFERENCES {source}.crm_scratchteam (region)")
+
+    provisioning.clone_schema(source="clz_scratch_source", target="clz_scratch_copy")
+
+    copy, original = describe("clz_scratch_copy"), describe("clz_scratch_source")
+    assert copy == original
+    validated = {c[1]: c[6] for c in copy["constraints"]}
+    assert validated["scratch_team_short_name"] is False
+    assert validated["scratch_member_region_fk"] is False
+    assert validated["scratch_member_team_region_fk"] is True
+
+
+@pytest.mark.parametrize(("ddl", "named"), [
+    ("CREATE VIEW {s}.recent AS SELECT 1 AS one", "view"),
+    ("CREATE FUNCTION {s}.one() RETURNS int LANGUAGE sql AS 'SELECT 1'", "function"),
+    ("CREATE TYPE {s}.mood AS ENUM ('ok')", "type"),
+    ("CREATE STATISTICS {s}.team_stats ON name, region FROM {s}.crm_scratchteam",
+     "statistics"),
+    ("CREATE TRIGGER team_touched BEFORE UPDATE ON {s}.crm_scratchteam "
+     "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()", "trigger"),
+    ("CREATE RULE team_quiet AS ON DELETE TO {s}.crm_scratchteam DO INSTEAD NOTHING", "rule"),
+    ("ALTER TABLE {s}.crm_scratchteam ENABLE ROW LEVEL SECURITY", "policy"),
+    ("CREATE TABLE {s}.child () INHERITS ({s}.crm_scratchteam)", "inheritance"),
+])
+def test_a_source_holding_what_the_copy_cannot_make_is_refused(scratch_source, ddl, named):
+    with connection.cursor() as cursor:
+        cursor.execute(ddl.format(s='"clz_scratch_source"'))
+
+    with pytest.raises(provisioning.UnsupportedTemplate, match=named):
+        provisioning.build_clone_plan(source="clz_scratch_source")

@@ -4,8 +4,15 @@ django-tenants runs a full `migrate` in every schema, 0.1-0.3 s each even with n
 to apply (12 minutes for 900 schemas elsewhere). Here one query over all brokerage
 schemas' django_migrations finds those missing a tenant app's migration, and only those
 (plus the template new brokerages are copied from, clozings.tenants.provisioning) are
-migrated, several at once in forked processes (`--parallel N`, default: one per CPU),
-with a progress line for each.
+migrated, with a progress line for each.
+
+When what the template lacks reduces to SQL and the schemas behind lack the same
+(sql_migrate), that SQL is collected from the template before it is migrated and run in
+each schema, one transaction each, over a few connections (`--parallel N`, default 4).
+Otherwise each schema is migrated in full, several at once in forked processes
+(`--parallel N`, default: one per CPU). The schemas that failed, on either path, are
+named at the end (CommandError) once the others are done; migrating in full in a single
+process (`--parallel 1`) stops at the first failure, as `migrate` does.
 
 Every django-tenants option keeps its meaning. `--schema` migrates that schema as before;
 `--executor` hands the schemas that are behind to that django-tenants executor; an
@@ -22,7 +29,7 @@ import time
 import traceback
 
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django_tenants.management.commands import SyncCommon
 from django_tenants.management.commands.migrate_schemas import (
     GET_EXECUTOR_FUNCTION,
@@ -36,10 +43,14 @@ from django_tenants.utils import (
     has_multi_type_tenants,
 )
 
+from clozings.platform.management import sql_migrate
 from clozings.platform.management.schemas import schemas_behind
 from clozings.tenants import provisioning
 
 CODENAME = "clozings"
+# Connections the template's SQL is run in the brokerage schemas over (--parallel N
+# overrides): the work is the server's, a few connections keep it busy.
+SQL_CONNECTIONS = 4
 
 
 def _migrate_one(args: tuple, options: dict, schema_name: str) -> tuple[str, str | None]:
@@ -55,8 +66,9 @@ def _migrate_one(args: tuple, options: dict, schema_name: str) -> tuple[str, str
 
 class Command(MigrateSchemasCommand):
     help = (MigrateSchemasCommand.help + " Brokerage schemas that already have every "
-            "tenant migration are skipped; the others are migrated in parallel "
-            "(--parallel N processes, default one per CPU).")
+            "tenant migration are skipped; the others get the template's SQL over "
+            "--parallel N connections (default 4) when the migrations reduce to SQL, or "
+            "are migrated in --parallel N processes (default one per CPU).")
 
     def handle(self, *args, **options):
         if has_multi_type_tenants() or options.get("schema_name"):
@@ -96,36 +108,99 @@ class Command(MigrateSchemasCommand):
                 sys.exit(1)
             return
 
+        sql_plan = None
+        want_sql = template_behind and template.exists and bool(behind) and self._sql_allowed()
         if template_behind:
-            self._migrate_template(exists=template.exists)
+            sql_plan = self._migrate_template(exists=template.exists, sql_plan=want_sql)
         if not behind:
             return
         if self.executor or os.environ.get("EXECUTOR"):
             executor.run_migrations(tenants=list(behind))
-        else:
-            self._migrate_in_parallel(behind)
+            return
+        failures: list[tuple[str, str]] = []
+        started, total, done = time.monotonic(), len(behind), 0
+        if sql_plan is not None:
+            others = sql_migrate.schemas_not_like_template(sql_plan, behind)
+            unlike = set(others)
+            like_template = [schema for schema in behind if schema not in unlike]
+            failures += self._apply_sql_plan(sql_plan, like_template, count=total,
+                                             started=started)
+            behind, done = others, len(like_template)
+        if behind:
+            failures += self._migrate_in_parallel(behind, done=done, count=total,
+                                                  started=started)
+        if failures:
+            raise CommandError(
+                f"{len(failures)} of {total} schemas failed to migrate: "
+                + ", ".join(schema for schema, _ in failures))
 
-    def _migrate_template(self, *, exists: bool) -> None:
+    def _sql_allowed(self) -> bool:
+        """Whether the options leave the brokerages to a plain forward migrate, which the
+        template's SQL can stand in for."""
+        options = self.options
+        return not (any(options.get(name) for name in (
+            "app_label", "prune", "fake", "fake_initial", "plan", "run_syncdb",
+            "check_unapplied")) or self.executor or os.environ.get("EXECUTOR")
+            or options.get("database", DEFAULT_DB_ALIAS) != DEFAULT_DB_ALIAS
+            or connection.in_atomic_block)
+
+    def _migrate_template(self, *, exists: bool, sql_plan: bool = False
+                          ) -> sql_migrate.SqlPlan | None:
+        """Migrate the template; with `sql_plan`, first collect the SQL of what it lacks
+        when that SQL is all there is to it (sql_migrate), and return it."""
         options = self.options
         if not exists and (options.get("plan") or options.get("check_unapplied")):
-            return
+            return None
+        plan = None
         with provisioning.template_lock(exclusive=True):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f'CREATE SCHEMA IF NOT EXISTS "{provisioning.TEMPLATE_SCHEMA}"')
+            if sql_plan:
+                plan, why_not = sql_migrate.sql_only_plan()
+                if self.verbosity >= 1:
+                    self.stdout.write(
+                        f"migrate_schemas: {len(plan.migrations)} migrations reduce to "
+                        f"{plan.statements} SQL statements, run in each brokerage schema "
+                        "like the template" if plan else
+                        f"migrate_schemas: each schema migrated in full ({why_not})")
             run_migrations(self.args, options, CODENAME, provisioning.TEMPLATE_SCHEMA)
         provisioning.forget_clone_plans()
+        return plan
 
-    def _migrate_in_parallel(self, schemas: list[str]) -> None:
-        started = time.monotonic()
+    def _apply_sql_plan(self, plan: sql_migrate.SqlPlan, schemas: list[str], *,
+                        count: int, started: float) -> list[tuple[str, str]]:
+        failures: list[tuple[str, str]] = []
+        done = 0
+
+        def on_done(schema: str, failure: str | None) -> None:
+            nonlocal done
+            done += 1
+            if failure:
+                failures.append((schema, failure))
+                self.stderr.write(f"migrate_schemas: {schema} failed:\n{failure}")
+            self._progress(done, count, schema, started, failed=bool(failure))
+
+        sql_migrate.apply_to_schemas(
+            plan, schemas, on_done=on_done,
+            connections_count=self.options.get("parallel") or SQL_CONNECTIONS)
+        return failures
+
+    def _migrate_in_parallel(self, schemas: list[str], *, done: int = 0,
+                             count: int | None = None, started: float | None = None
+                             ) -> list[tuple[str, str]]:
+        """Migrate each schema in full; the progress lines count on from `done` of
+        `count`. Returns the (schema, failure) of those that failed."""
+        started = time.monotonic() if started is None else started
+        count = done + len(schemas) if count is None else count
         processes = min(len(schemas), self.options.get("parallel") or os.cpu_count() or 1)
-        count = len(schemas)
         if processes <= 1 or connection.in_atomic_block:
-            for done, schema in enumerate(schemas, 1):
+            for schema in schemas:
                 run_migrations(self.args, self.options, CODENAME, schema,
-                               idx=done - 1, count=count)
+                               idx=done, count=count)
+                done += 1
                 self._progress(done, count, schema, started)
-            return
+            return []
         # Forked workers inherit the loaded apps and settings; each opens its own
         # connection, so the parent's must not be shared with them.
         connection.close()
@@ -133,16 +208,13 @@ class Command(MigrateSchemasCommand):
         context = multiprocessing.get_context("fork")
         with context.Pool(processes=processes) as pool:
             jobs = [(self.args, self.options, schema) for schema in schemas]
-            for done, (schema, failure) in enumerate(
-                    pool.imap_unordered(_star_migrate_one, jobs), 1):
+            for schema, failure in pool.imap_unordered(_star_migrate_one, jobs):
+                done += 1
                 if failure:
                     failures.append((schema, failure))
                     self.stderr.write(f"migrate_schemas: {schema} failed:\n{failure}")
                 self._progress(done, count, schema, started, failed=bool(failure))
-        if failures:
-            raise CommandError(
-                f"{len(failures)} of {count} schemas failed to migrate: "
-                + ", ".join(schema for schema, _ in failures))
+        return failures
 
     def _progress(self, done: int, count: int, schema: str, started: float,
                   failed: bool = False) -> None:
