@@ -4,8 +4,11 @@ a new brokerage under 250 ms at the median, and nothing to apply under 10 s, wit
 tenant app's tables, the CRM's among them, in each schema). Each figure carries
 `load_avg`, the 1-minute load average as it was measured.
 
-provision_brokerage is the whole sign-up service (rows, domain, admin seat, the new
-admin's password hashed with Argon2, schema); brokerage_schema_copy is the schema alone.
+provision_brokerage is the staff and demo path (rows, domain, admin seat, the new admin's
+password hashed with Argon2 while they wait, schema); signup_confirm is a customer's: the
+confirmation link of a sign-up followed (confirm_signup: rows, domain, admin seat with the
+password hashed when they signed up, schema), the brokerage usable when it answers;
+brokerage_schema_copy is the schema alone.
 Their baselines make the schema the way it was made before the template: CREATE SCHEMA and
 every migration. BENCH_DJANGO_TENANTS=0 leaves out the last figure, django-tenants' own
 `migrate_schemas` at BENCH_BROKERAGES (a `migrate` per schema: minutes at a few thousand).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 
+from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,7 +28,7 @@ from django_tenants.management.commands.migrate_schemas import (
 )
 
 from clozings.tenants import provisioning, services
-from clozings.tenants.models import Brokerage, Domain, Seat, User
+from clozings.tenants.models import Brokerage, Domain, PendingSignup, Seat, User
 from tests.perf.harness import BenchContext, figure, time_runs
 
 PASSWORD = "bench-password-not-secret-1"
@@ -65,6 +69,23 @@ def _provision() -> None:
     services.provision_brokerage(
         name=f"Probe {number}", slug=f"probe-{number}", admin_email=f"admin{number}@probe.bench",
         admin_name="Probe Admin", admin_password=PASSWORD)
+
+
+_signups: list[str] = []
+
+
+def _pending_signup(password_hash: str) -> None:
+    """A sign-up as start_signup keeps it (its password hashed then), its link unfollowed."""
+    number = next(_probe)
+    signup = PendingSignup.objects.create(
+        email=f"admin{number}@probe.bench", brokerage_name=f"Probe {number}",
+        slug=f"probe-{number}", admin_name="Probe Admin", password_hash=password_hash,
+        time_zone="America/New_York")
+    _signups.append(services.signup_token(signup))
+
+
+def _confirm_signup() -> None:
+    services.confirm_signup(token=_signups.pop(), slug="", password="", ip="bench")
 
 
 def _create_schema_by_migrating(schema_name: str) -> None:
@@ -126,6 +147,13 @@ def run(context: BenchContext) -> list[dict]:
         return _figure(bench, time_runs(action, runs=runs, after=_remove_probes),
                        brokerages=brokerages, **extra)
 
+    password_hash = make_password(PASSWORD)
+
+    def signup_figure(brokerages, **extra):
+        return _figure("signup_confirm", time_runs(
+            _confirm_signup, runs=runs, before=lambda: _pending_signup(password_hash),
+            after=_remove_probes), brokerages=brokerages, target_ms=250, **extra)
+
     context.progress("provisioning with 1 brokerage present")
     schema_by_migrating = schema_figure(
         "brokerage_schema_by_migrating", _create_schema_by_migrating, 1)
@@ -135,6 +163,7 @@ def run(context: BenchContext) -> list[dict]:
                                     _provision_by_migrating, 1)
     at_one = provision_figure("provision_brokerage", _provision, 1, baseline=by_migrating,
                               target_ms=250)
+    signup_at_one = signup_figure(1, baseline=by_migrating)
     context.progress("migrate_schemas with 1 brokerage present")
     one_schema_migrate = _figure("migrate_schemas_one_schema", time_runs(
         lambda: _migrate_schemas(schema_name=one_schema), runs=runs), brokerages=1)
@@ -149,12 +178,14 @@ def run(context: BenchContext) -> list[dict]:
                                    baseline=schema_at_one)
     at_size = provision_figure("provision_brokerage", _provision, size, baseline=at_one,
                                target_ms=250)
+    signup_at_size = signup_figure(size, baseline=signup_at_one)
     context.progress(f"migrate_schemas with {size} brokerages present")
     noop_at_size = _figure("migrate_schemas_nothing_to_apply", time_runs(
         _migrate_schemas, runs=runs), brokerages=size, baseline=one_schema_migrate,
         target_ms=10000)
     results = [schema_by_migrating, schema_at_one, schema_at_size, by_migrating, at_one,
-               at_size, one_schema_migrate, noop_at_one, noop_at_size]
+               at_size, signup_at_one, signup_at_size, one_schema_migrate, noop_at_one,
+               noop_at_size]
     if WITH_DJANGO_TENANTS:
         context.progress(f"django-tenants' own migrate_schemas with {size} brokerages "
                          "(one run)")

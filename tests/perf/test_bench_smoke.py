@@ -29,13 +29,14 @@ def test_provisioning_benchmark_prints_and_records_one_json_line_per_figure(tmp_
         ("brokerage_schema_by_migrating", 1), ("brokerage_schema_copy", 1),
         ("brokerage_schema_copy", 3), ("provision_brokerage_by_migrating", 1),
         ("provision_brokerage", 1), ("provision_brokerage", 3),
+        ("signup_confirm", 1), ("signup_confirm", 3),
         ("migrate_schemas_one_schema", 1), ("migrate_schemas_nothing_to_apply", 1),
         ("migrate_schemas_nothing_to_apply", 3),
         ("migrate_schemas_nothing_to_apply_django_tenants", 3)}
     assert all(f["median_ms"] > 0 and f["unit"] == "ms" and "load_avg" in f for f in figures)
     assert {f["runs"] for f in figures} == {1, 2}  # django-tenants' own command runs once
     compared = [f for f in figures if f["baseline"]]
-    assert len(compared) == 7
+    assert len(compared) == 9
     assert all(f["ratio"] == round(f["median_ms"] / f["baseline"]["median_ms"], 3)
                for f in compared)
     [results] = tmp_path.glob("*.jsonl")
