@@ -26,7 +26,8 @@ from clozings.territories.models import Territory
 
 # Tasks a person carries out (Today lists them); automated steps go out by themselves.
 PERSONAL_CHANNELS = (Channel.CALL, Channel.TEXT, Channel.EMAIL)
-SECTION_LIMIT = 100  # rows per Today section; the heading gives the full count
+SECTION_LIMIT = 20  # rows per Today section; "Show all N" opens the section's own pages
+SECTION_PAGE_SIZE = 50  # rows per page of one section's full list
 TIMELINE_LIMIT = 200
 ALL_LEADS_LIMIT = 100
 
@@ -53,37 +54,106 @@ class TodayList:
         return sum(self.counts.values())
 
 
+@dataclass
+class SectionPage:
+    """One page of a Today section's full list (page numbers from 1)."""
+
+    section: str
+    tasks: list[Task]
+    count: int  # rows in the whole section
+    number: int
+    pages: int
+    now: dt.datetime
+    areas: dict[str, str] = field(default_factory=dict)  # ZIP -> "City, ST"
+
+    @property
+    def past_end(self) -> bool:
+        return self.number > self.pages
+
+    @property
+    def first_row(self) -> int:
+        return (self.number - 1) * SECTION_PAGE_SIZE + 1 if self.tasks else 0
+
+    @property
+    def last_row(self) -> int:
+        return self.first_row + len(self.tasks) - 1 if self.tasks else 0
+
+
 def _open_personal_tasks(agent: Seat) -> QuerySet[Task]:
+    # The lead's agent too: an open task follows its lead when the lead changes hands
+    # (services.hand_over_leads, reassign_lead), and the condition lets PostgreSQL read
+    # only this agent's open leads (crm_lead_open_by_agent) instead of the brokerage's.
     return (Task.objects.filter(agent_id=agent.pk, completed_at__isnull=True,
-                                channel__in=PERSONAL_CHANNELS,
+                                channel__in=PERSONAL_CHANNELS, lead__agent_id=agent.pk,
                                 lead__stage__in=Lead.OPEN_STAGES)
             .select_related("lead"))
 
 
 _NEW = Q(lead__stage=Lead.Stage.NEW, lead__first_touch_at__isnull=True)
+SECTIONS = ("new", "due", "overdue")
+
+
+def _section(tasks: QuerySet[Task], section: str, start: dt.datetime,
+             end: dt.datetime) -> QuerySet[Task]:
+    """A Today section in its order: new leads newest inquiry first (the partial index
+    crm_lead_new_by_agent), the others oldest due first (crm_task_personal_open), so a
+    page reads only its own rows however many the agent has."""
+    if section == "new":
+        return tasks.filter(_NEW).order_by("-lead__last_inquiry_at", "-lead_id")
+    touched = tasks.exclude(_NEW)
+    if section == "due":
+        return touched.filter(due_at__gte=start, due_at__lt=end).order_by("due_at", "pk")
+    return touched.filter(due_at__lt=start).order_by("due_at", "pk")
+
+
+def _section_counts(tasks: QuerySet[Task], start: dt.datetime,
+                    end: dt.datetime) -> dict[str, int]:
+    """Rows per section, in one query: index-only scans of the agent's open personal tasks
+    and open leads (crm_task_personal_open, crm_lead_open_by_agent), hash-joined."""
+    return tasks.aggregate(
+        new=Count("pk", filter=_NEW),
+        due=Count("pk", filter=~_NEW & Q(due_at__gte=start, due_at__lt=end)),
+        overdue=Count("pk", filter=~_NEW & Q(due_at__lt=start)))
 
 
 def today_for(*, agent: Seat, now: dt.datetime | None = None,
               tz: dt.tzinfo | None = None) -> TodayList:
     """The agent's personal tasks: leads nobody has touched yet (newest first), then tasks
-    due today, then overdue ones (due before today, oldest first). Five queries."""
+    due today, then overdue ones (due before today, oldest first), SECTION_LIMIT of each
+    with each section's full count. Six queries."""
     now = now or timezone.now()
     tz = tz or timezone.get_current_timezone()
     start, end = day_bounds(now, tz)
     tasks = _open_personal_tasks(agent)
-    counts = tasks.aggregate(
-        new=Count("pk", filter=_NEW),
-        due=Count("pk", filter=~_NEW & Q(due_at__gte=start, due_at__lt=end)),
-        overdue=Count("pk", filter=~_NEW & Q(due_at__lt=start)))
-    new = list(tasks.filter(_NEW).order_by("-lead__last_inquiry_at", "-pk")[:SECTION_LIMIT])
-    due = list(tasks.exclude(_NEW).filter(due_at__gte=start, due_at__lt=end)
-               .order_by("due_at", "pk")[:SECTION_LIMIT])
-    overdue = list(tasks.exclude(_NEW).filter(due_at__lt=start)
-                   .order_by("due_at", "pk")[:SECTION_LIMIT])
+    counts = _section_counts(tasks, start, end)
+    new, due, overdue = (list(_section(tasks, section, start, end)[:SECTION_LIMIT])
+                         for section in SECTIONS)
     upcoming = tasks.exclude(_NEW).filter(due_at__gte=end).order_by("due_at", "pk").first()
     today = TodayList(new=new, due=due, overdue=overdue, counts=counts, upcoming=upcoming)
     today.areas = areas_of({task.lead.zip_code for task in chain(new, due, overdue)})
     return today
+
+
+def today_section(*, agent: Seat, section: str, page: int, now: dt.datetime | None = None,
+                  tz: dt.tzinfo | None = None) -> SectionPage:
+    """Page `page` (from 1) of one Today section ("new", "due", "overdue"),
+    SECTION_PAGE_SIZE rows in Today's order; a section with no rows has one empty page,
+    and a page past the last is `past_end` with no rows. Three queries (one past the end)."""
+    if section not in SECTIONS or page < 1:
+        raise ValueError(f"no Today section {section!r} page {page}")
+    now = now or timezone.now()
+    tz = tz or timezone.get_current_timezone()
+    start, end = day_bounds(now, tz)
+    tasks = _open_personal_tasks(agent)
+    count = _section_counts(tasks, start, end)[section]
+    result = SectionPage(section=section, tasks=[], count=count, number=page,
+                         pages=max(1, -(-count // SECTION_PAGE_SIZE)), now=now)
+    if result.past_end:
+        return result
+    offset = (page - 1) * SECTION_PAGE_SIZE
+    result.tasks = list(_section(tasks, section, start, end)[offset:offset + SECTION_PAGE_SIZE])
+    result.areas = areas_of({task.lead.zip_code for task in result.tasks})
+    return result
 
 
 def areas_of(zip_codes: set[str]) -> dict[str, str]:
