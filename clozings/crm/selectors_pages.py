@@ -190,10 +190,11 @@ class TimelineEntry:
     by: str = ""  # who did it (a seat's name), empty for the system or the lead
 
 
-def timeline_of(lead: Lead) -> list[TimelineEntry]:
+def timeline_of(lead: Lead, *, names: dict[int, str] | None = None) -> list[TimelineEntry]:
     """Everything that happened on the lead, newest first: activities (touches, notes,
     inquiries, automated messages, replies), stage changes, consent records, and how it was
-    routed here. Four queries."""
+    routed here. Four queries. `names`, when given, also receives the lead's agent's name
+    (read in the same query as the timeline's people)."""
     activities = list(Activity.objects.filter(lead=lead)
                       .order_by("-created_at", "-id")[:TIMELINE_LIMIT])
     stages = list(StageChange.objects.filter(lead=lead)
@@ -201,7 +202,10 @@ def timeline_of(lead: Lead) -> list[TimelineEntry]:
     consents = list(ConsentEvent.objects.filter(lead=lead)
                     .order_by("-created_at", "-id")[:TIMELINE_LIMIT])
     seat_ids = {x.by_id for x in chain(activities, stages, consents) if x.by_id}
-    names = seat_names(seat_ids)
+    if names is None:
+        names = seat_names(seat_ids)
+    else:
+        names.update(seat_names(seat_ids | {lead.agent_id}))
     entries = [TimelineEntry(a.created_at, "activity", a, names.get(a.by_id, ""))
                for a in activities]
     entries += [TimelineEntry(s.created_at, "stage", s, names.get(s.by_id, "")) for s in stages]

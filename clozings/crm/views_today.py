@@ -32,21 +32,23 @@ def today_page(request: HttpRequest, *, failed: TouchForm | None = None,
     rows = {"new": today.new, "due": today.due, "overdue": today.overdue}
     sections = [(key, title, hint, rows[key], today.counts[key])
                 for key, (title, hint) in SECTIONS.items()]
-    # The lead beside the list on a wide screen: the one asked for, else the first row.
-    selected = None
+    # The lead beside the list on a wide screen: the one asked for, else the first row
+    # (whose area today.areas holds already).
+    selected, areas = None, None
     wanted = request.GET.get("lead", "")
     if wanted.isdigit():
         selected = pages.lead_for(seat=request.seat, lead_id=int(wanted))
     if selected is None:
         first = next((section[3][0] for section in sections if section[3]), None)
-        selected = first.lead if first is not None else None
+        selected, areas = (first.lead, today.areas) if first is not None else (None, None)
     context = {
         "today": today, "sections": sections, "now": now, "areas": today.areas,
         "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS,
         "failed": failed, "failed_lead": failed_lead, "selected": selected,
     }
     if selected is not None:
-        context.update(views_lead.lead_context(request, selected, now=now, compact=True))
+        context.update(views_lead.lead_context(request, selected, now=now, compact=True,
+                                               areas=areas))
     return render(request, "crm/today.html", context, status=status)
 
 
