@@ -79,28 +79,34 @@ class SectionPage:
         return self.first_row + len(self.tasks) - 1 if self.tasks else 0
 
 
-def _open_personal_tasks(agent: Seat) -> QuerySet[Task]:
-    # The lead's agent too: an open task follows its lead when the lead changes hands
-    # (services.hand_over_leads, reassign_lead), and the condition lets PostgreSQL read
-    # only this agent's open leads (crm_lead_open_by_agent) instead of the brokerage's.
-    return (Task.objects.filter(agent_id=agent.pk, completed_at__isnull=True,
-                                channel__in=PERSONAL_CHANNELS, lead__agent_id=agent.pk,
-                                lead__stage__in=Lead.OPEN_STAGES)
+def _personal_tasks_on_open_leads(agent: Seat) -> QuerySet[Task]:
+    return (Task.objects.filter(completed_at__isnull=True, channel__in=PERSONAL_CHANNELS,
+                                lead__agent_id=agent.pk, lead__stage__in=Lead.OPEN_STAGES)
             .select_related("lead"))
+
+
+def _open_personal_tasks(agent: Seat) -> QuerySet[Task]:
+    # The agent's tasks on the agent's leads: an open task follows its lead when the lead
+    # changes hands (services.hand_over_leads, reassign_lead), and the lead's agent lets
+    # PostgreSQL read only this agent's open leads (crm_lead_open_by_agent).
+    return _personal_tasks_on_open_leads(agent).filter(agent_id=agent.pk)
 
 
 _NEW = Q(lead__stage=Lead.Stage.NEW, lead__first_touch_at__isnull=True)
 SECTIONS = ("new", "due", "overdue")
 
 
-def _section(tasks: QuerySet[Task], section: str, start: dt.datetime,
-             end: dt.datetime) -> QuerySet[Task]:
-    """A Today section in its order: new leads newest inquiry first (the partial index
-    crm_lead_new_by_agent), the others oldest due first (crm_task_personal_open), so a
-    page reads only its own rows however many the agent has."""
+def _section(agent: Seat, section: str, start: dt.datetime, end: dt.datetime
+             ) -> QuerySet[Task]:
+    """A Today section in its order, read a page at a time: new leads newest inquiry first
+    (walking crm_lead_new_by_agent), the others oldest due first (crm_task_personal_open),
+    so a page reads its own rows and a few more, however many the agent has."""
     if section == "new":
-        return tasks.filter(_NEW).order_by("-lead__last_inquiry_at", "-lead_id")
-    touched = tasks.exclude(_NEW)
+        # Not filtered on the task's agent, which is the lead's: with it, PostgreSQL expects
+        # almost no match per lead and sorts all the agent's new leads instead.
+        return (_personal_tasks_on_open_leads(agent).filter(_NEW)
+                .order_by("-lead__last_inquiry_at", "-lead_id"))
+    touched = _open_personal_tasks(agent).exclude(_NEW)
     if section == "due":
         return touched.filter(due_at__gte=start, due_at__lt=end).order_by("due_at", "pk")
     return touched.filter(due_at__lt=start).order_by("due_at", "pk")
@@ -126,7 +132,7 @@ def today_for(*, agent: Seat, now: dt.datetime | None = None,
     start, end = day_bounds(now, tz)
     tasks = _open_personal_tasks(agent)
     counts = _section_counts(tasks, start, end)
-    new, due, overdue = (list(_section(tasks, section, start, end)[:SECTION_LIMIT])
+    new, due, overdue = (list(_section(agent, section, start, end)[:SECTION_LIMIT])
                          for section in SECTIONS)
     upcoming = tasks.exclude(_NEW).filter(due_at__gte=end).order_by("due_at", "pk").first()
     today = TodayList(new=new, due=due, overdue=overdue, counts=counts, upcoming=upcoming)
@@ -151,7 +157,7 @@ def today_section(*, agent: Seat, section: str, page: int, now: dt.datetime | No
     if result.past_end:
         return result
     offset = (page - 1) * SECTION_PAGE_SIZE
-    result.tasks = list(_section(tasks, section, start, end)[offset:offset + SECTION_PAGE_SIZE])
+    result.tasks = list(_section(agent, section, start, end)[offset:offset + SECTION_PAGE_SIZE])
     result.areas = areas_of({task.lead.zip_code for task in result.tasks})
     return result
 
