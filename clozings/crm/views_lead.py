@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST, require_safe
 from clozings.crm import contact_rules, messaging, scripts, services
 from clozings.crm import selectors_pages as pages
 from clozings.crm.forms import (
-    OUTCOME_BUTTONS,
     STAGE_CHOICES,
     TOUCH_KINDS,
     CadenceForm,
@@ -84,7 +83,7 @@ def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
         "call": call, "lead_area": lead_area,
         # whose lead it is, for an admin looking at a colleague's
         "agent_name": agent_name if lead.agent_id != request.seat.pk else "",
-        "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS, "stages": STAGE_CHOICES,
+        "kinds": TOUCH_KINDS, "stages": STAGE_CHOICES,
         "touch_form": touch_form, "touch_form_lead": lead.pk if touch_form else None,
         "compact": compact,
     }

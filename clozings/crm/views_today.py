@@ -13,7 +13,7 @@ from django.views.decorators.http import require_safe
 
 from clozings.crm import selectors_pages as pages
 from clozings.crm import views_lead
-from clozings.crm.forms import OUTCOME_BUTTONS, TOUCH_KINDS, TouchForm
+from clozings.crm.forms import TOUCH_KINDS, TouchForm
 from clozings.tenants.decorators import seat_required
 
 # section -> (heading, hint under it)
@@ -43,7 +43,7 @@ def today_page(request: HttpRequest, *, failed: TouchForm | None = None,
         selected, areas = (first.lead, today.areas) if first is not None else (None, None)
     context = {
         "today": today, "sections": sections, "now": now, "areas": today.areas,
-        "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS,
+        "kinds": TOUCH_KINDS,
         "failed": failed, "failed_lead": failed_lead, "selected": selected,
     }
     if selected is not None:
@@ -81,5 +81,5 @@ def today_section(request: HttpRequest, section: str) -> HttpResponse:
     title, hint = SECTIONS[section]
     return render(request, "crm/today_section.html", {
         "page": page, "section": section, "title": title, "hint": hint, "now": page.now,
-        "areas": page.areas, "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS,
+        "areas": page.areas, "kinds": TOUCH_KINDS,
     })
