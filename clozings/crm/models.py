@@ -156,7 +156,17 @@ class Lead(models.Model):
                                 name="crm_lead_agent"),
                    models.Index(fields=["stage", "created_at"], name="crm_lead_stage"),
                    models.Index(fields=["phone"], name="crm_lead_phone"),
-                   models.Index(fields=["email"], name="crm_lead_email")]
+                   models.Index(fields=["email"], name="crm_lead_email"),
+                   # Today's "New leads", newest inquiry first (selectors_pages.today_for)
+                   models.Index(fields=["agent_id", "-last_inquiry_at", "-id"],
+                                condition=Q(stage="new", first_touch_at__isnull=True),
+                                name="crm_lead_new_by_agent"),
+                   # Today's counts: an agent's open leads (the stages of OPEN_STAGES),
+                   # read from the index alone
+                   models.Index(fields=["agent_id", "id"], include=["stage", "first_touch_at"],
+                                condition=Q(stage__in=["new", "contacted", "appointment",
+                                                       "agreement", "under_contract"]),
+                                name="crm_lead_open_by_agent")]
 
     def __str__(self) -> str:
         return f"lead {self.pk}"
@@ -281,6 +291,12 @@ class Task(models.Model):
         indexes = [models.Index(fields=["agent_id", "due_at"],
                                 condition=Q(completed_at__isnull=True),
                                 name="crm_task_open_by_agent"),
+                   # Today: an agent's open personal tasks (call, text, email) in due
+                   # order, with the lead's id for the join, read from the index alone
+                   models.Index(fields=["agent_id", "due_at", "id"], include=["lead"],
+                                condition=Q(completed_at__isnull=True,
+                                            channel__in=["call", "text", "email"]),
+                                name="crm_task_personal_open"),
                    # the automated-step sender: open steps by channel and due time
                    models.Index(fields=["channel", "due_at"],
                                 condition=Q(completed_at__isnull=True),

@@ -80,14 +80,17 @@ def since(moment: datetime | None, now: datetime) -> str:
 
 
 def merge_values(lead: Lead, *, agent_name: str, brokerage_name: str,
-                 now: datetime) -> dict[str, str]:
+                 now: datetime, area: str | None = None) -> dict[str, str]:
+    """The merge fields' values; `area` ("City, ST"), when the caller has read it already."""
+    if area is None:
+        area = area_of(lead.zip_code)
     return {
         "first_name": lead.first_name or "there",
         "last_name": lead.last_name,
         "full_name": lead.name or "there",
         "agent_name": agent_name,
         "brokerage_name": brokerage_name,
-        "area": area_of(lead.zip_code) or "your area",
+        "area": area or "your area",
         "zip_code": lead.zip_code,
         "price_range": price_range(lead),
         "since_last_touch": since(lead.last_touch_at, now),
@@ -95,12 +98,12 @@ def merge_values(lead: Lead, *, agent_name: str, brokerage_name: str,
 
 
 def render(template: str, lead: Lead, *, agent_name: str, brokerage_name: str,
-           now: datetime) -> str:
+           now: datetime, area: str | None = None) -> str:
     """`template` with the lead's merge fields filled in; unknown fields left as typed."""
     if not template or "{" not in template:
         return template or ""
     values = merge_values(lead, agent_name=agent_name, brokerage_name=brokerage_name,
-                          now=now)
+                          now=now, area=area)
     return MERGE_FIELD.sub(lambda match: values.get(match.group(1), match.group(0)),
                            template)
 
@@ -138,21 +141,21 @@ def default_script(stage: str) -> str:
 
 
 def script_for(task: Task, lead: Lead, *, agent_name: str, brokerage_name: str,
-               now: datetime) -> str:
+               now: datetime, area: str | None = None) -> str:
     """The task's script or message, merged: its step's template, else the default for
     the lead's stage (never blank)."""
     template = task.step.template if task.step_id and task.step else ""
     if not template.strip():
         template = default_script(lead.stage)
     return render(template, lead, agent_name=agent_name, brokerage_name=brokerage_name,
-                  now=now)
+                  now=now, area=area)
 
 
 def subject_for(task: Task, lead: Lead, *, agent_name: str, brokerage_name: str,
-                now: datetime) -> str:
+                now: datetime, area: str | None = None) -> str:
     """An email step's subject, merged (a default naming the area when blank)."""
     subject = task.step.subject if task.step_id and task.step else ""
     if not subject.strip():
         subject = "Homes in {area}: what's new this week"
     return render(subject, lead, agent_name=agent_name, brokerage_name=brokerage_name,
-                  now=now)
+                  now=now, area=area)

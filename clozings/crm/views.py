@@ -75,6 +75,7 @@ def log_touch(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 brokerage_urls = [
     path("today/", views_today.today, name="today"),
+    path("today/<slug:section>/", views_today.today_section, name="today_section"),
     path("leads/", my_leads, name="my_leads"),
     path("leads/<int:lead_id>/", views_lead.lead_detail, name="lead_detail"),
     path("leads/<int:lead_id>/touch/", log_touch, name="lead_log_touch"),

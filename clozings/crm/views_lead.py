@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST, require_safe
 from clozings.crm import contact_rules, messaging, scripts, services
 from clozings.crm import selectors_pages as pages
 from clozings.crm.forms import (
-    OUTCOME_BUTTONS,
     STAGE_CHOICES,
     TOUCH_KINDS,
     CadenceForm,
@@ -32,11 +31,13 @@ from clozings.tenants.forms import apply_service_error
 COMPACT_TIMELINE = 8  # entries in the lead panel beside Today
 
 
-def _script(request: HttpRequest, task, lead, now, agent_name: str) -> dict | None:
+def _script(request: HttpRequest, task, lead, now, agent_name: str,
+            area: str) -> dict | None:
     """What to say for the open task: the step's script or message, merged."""
     if task is None:
         return None
-    merge = {"agent_name": agent_name, "brokerage_name": request.brokerage.name, "now": now}
+    merge = {"agent_name": agent_name, "brokerage_name": request.brokerage.name, "now": now,
+             "area": area}
     subject = (scripts.subject_for(task, lead, **merge)
                if task.channel in ("email", "auto_email") else "")
     return {"subject": subject, "body": scripts.script_for(task, lead, **merge)}
@@ -48,15 +49,22 @@ def _contact_initial(lead: Lead) -> dict:
 
 
 def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
+                 areas: dict[str, str] | None = None,
                  touch_form: TouchForm | None = None, stage_form: StageForm | None = None,
                  contact_form: ContactForm | None = None,
                  cadence_form: CadenceForm | None = None,
                  optout_form: OptOutForm | None = None) -> dict:
+    """The lead page's context (the panel beside Today with `compact`); `areas`: "City, ST"
+    per ZIP read with the lead's ZIP among them (Today's rows), so it is not read again."""
     now = now or timezone.now()
     task = pages.open_task_of(lead)
-    timeline = pages.timeline_of(lead)
+    names: dict[int, str] = {}
+    timeline = pages.timeline_of(lead, names=names)
     call = contact_rules.call_status(lead, now)
-    agent_name = pages.seat_names({lead.agent_id}).get(lead.agent_id, "")
+    agent_name = names.get(lead.agent_id, "")
+    if areas is None:
+        areas = pages.areas_of({lead.zip_code})
+    lead_area = areas.get(lead.zip_code, "")
     forms = {}
     if not compact:
         cadences = pages.cadences()
@@ -68,14 +76,14 @@ def lead_context(request: HttpRequest, lead, *, now=None, compact: bool = False,
             "optout_form": optout_form or OptOutForm(),
         }
     return {
-        **forms, "script": _script(request, task, lead, now, agent_name),
+        **forms, "script": _script(request, task, lead, now, agent_name, lead_area),
         "lead": lead, "task": task, "now": now,
         "timeline": timeline[:COMPACT_TIMELINE] if compact else timeline,
         "timeline_more": len(timeline) - COMPACT_TIMELINE if compact else 0,
-        "call": call, "lead_area": pages.areas_of({lead.zip_code}).get(lead.zip_code, ""),
+        "call": call, "lead_area": lead_area,
         # whose lead it is, for an admin looking at a colleague's
         "agent_name": agent_name if lead.agent_id != request.seat.pk else "",
-        "outcomes": OUTCOME_BUTTONS, "kinds": TOUCH_KINDS, "stages": STAGE_CHOICES,
+        "kinds": TOUCH_KINDS, "stages": STAGE_CHOICES,
         "touch_form": touch_form, "touch_form_lead": lead.pk if touch_form else None,
         "compact": compact,
     }
