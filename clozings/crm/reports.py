@@ -194,10 +194,10 @@ class _Rows:
     def __init__(self, *, agent_id: int | None, since: datetime, per_agent: bool = False):
         sql, params = _report_sql(agent_id=agent_id, since=since, per_agent=per_agent)
         with transaction.atomic(), connection.cursor() as cursor:
-            # No JIT: the history probes make the planner's estimate large enough for it,
-            # and compiling costs more (about half a second) than the query. Memory to hash
-            # the cells (the planner reckons on many; they are a few hundred), not to sort
-            # the leads.
+            # No JIT: the history probe (costed per lead, run for almost none) makes the
+            # planner's estimate large enough for it, and compiling costs more (about half a
+            # second) than the query. Memory to hash the cells (the planner reckons on many;
+            # they are a few hundred), not to sort the leads. Both for this transaction only.
             cursor.execute("SELECT set_config('jit', 'off', true), "
                            "set_config('work_mem', '256MB', true)")
             cursor.execute(sql, params)
