@@ -166,7 +166,13 @@ class Lead(models.Model):
                    models.Index(fields=["agent_id", "id"], include=["stage", "first_touch_at"],
                                 condition=Q(stage__in=["new", "contacted", "appointment",
                                                        "agreement", "under_contract"]),
-                                name="crm_lead_open_by_agent")]
+                                name="crm_lead_open_by_agent"),
+                   # the reports' windows: leads that arrived, or closed, since a date
+                   models.Index(fields=["created_at"], name="crm_lead_created"),
+                   models.Index(fields=["agent_id", "created_at"],
+                                name="crm_lead_agent_created"),
+                   models.Index(fields=["closed_at"], name="crm_lead_closed",
+                                condition=Q(closed_at__isnull=False))]
 
     def __str__(self) -> str:
         return f"lead {self.pk}"
@@ -300,7 +306,13 @@ class Task(models.Model):
                    # the automated-step sender: open steps by channel and due time
                    models.Index(fields=["channel", "due_at"],
                                 condition=Q(completed_at__isnull=True),
-                                name="crm_task_open_by_channel")]
+                                name="crm_task_open_by_channel"),
+                   # the admin's home: the agents' overdue tasks (the worker's steps aside;
+                   # spelled as reports._nudge_rows asks, so that PostgreSQL matches them)
+                   models.Index(fields=["due_at"], include=["agent_id"],
+                                condition=Q(completed_at__isnull=True)
+                                & ~Q(channel=Channel.AUTO_EMAIL) & ~Q(channel=Channel.AUTO_TEXT),
+                                name="crm_task_overdue")]
 
     def __str__(self) -> str:
         return f"task {self.pk} on lead {self.lead_id}"

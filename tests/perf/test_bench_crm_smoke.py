@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_crm_benchmark_prints_pages_touch_report_and_added_column_figures(tmp_path):
+def test_crm_benchmark_prints_pages_touch_report_team_home_and_added_column_figures(
+        tmp_path):
     name = settings.DATABASES["default"]["NAME"]
     env = {**os.environ, "BENCH_ONLY": "crm", "BENCH_RUNS": "1", "BENCH_CRM_LEADS": "400",
            "BENCH_CRM_SMALL_LEADS": "100", "BENCH_MIGRATE_BROKERAGES": "3",
@@ -29,7 +30,7 @@ def test_crm_benchmark_prints_pages_touch_report_and_added_column_figures(tmp_pa
     assert set(by_size) == {
         (bench, leads) for bench in ("crm_today_page", "crm_lead_page", "crm_today_selector",
                                      "crm_log_activity", "crm_follow_up_report_team",
-                                     "crm_follow_up_report_agent")
+                                     "crm_follow_up_report_agent", "crm_team_home")
         for leads in (100, 400)} | {("crm_migrate_add_column_one_schema", 1),
                                     ("crm_migrate_add_column", 3)}
     assert all(f["median_ms"] > 0 and "load_avg" in f for f in figures)
@@ -40,6 +41,9 @@ def test_crm_benchmark_prints_pages_touch_report_and_added_column_figures(tmp_pa
     assert by_size[("crm_log_activity", 400)]["queries"] > 0
     assert set(by_size[("crm_follow_up_report_team", 400)]["parts_ms"]) == {
         "lead_figures", "roi_by_territory", "roi_by_source", "by_agent"}
+    for bench in ("crm_follow_up_report_team", "crm_follow_up_report_agent", "crm_team_home"):
+        assert by_size[(bench, 400)]["same_queries"] is True
+    assert set(by_size[("crm_team_home", 400)]["parts_ms"]) == {"team_week"}
     added = by_size[("crm_migrate_add_column", 3)]
     assert added["baseline"]["bench"] == "crm_migrate_add_column_one_schema"
     assert added["progress_lines"] == 3
