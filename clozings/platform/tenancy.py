@@ -39,3 +39,20 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     commits, or at once outside one. A broker outage is logged and never fails the caller:
     whatever must happen is recorded in the database, and a beat sweeper sends it again."""
     transaction.on_commit(lambda: enqueue_now(task, *args, **kwargs), robust=True)
+
+
+def enqueue_many_on_commit(task, kwargs_list: list[dict]) -> None:
+    """enqueue_on_commit for several sends of one task (keyword arguments each), in one
+    broker round trip (kombu's publish batch) once the transaction commits."""
+    if kwargs_list:
+        transaction.on_commit(lambda: _send_many(task, kwargs_list), robust=True)
+
+
+def _send_many(task, kwargs_list: list[dict]) -> None:
+    try:
+        with task.app.producer_or_acquire() as producer, producer.batch():
+            for kwargs in kwargs_list:
+                task.apply_async(kwargs=kwargs, producer=producer)
+    except Exception:  # noqa: BLE001 - as enqueue_now: the sweeper sends what was lost
+        logger.exception("task.enqueue_failed", extra={"task": task.name,
+                                                       "messages": len(kwargs_list)})
