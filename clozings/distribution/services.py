@@ -25,7 +25,7 @@ from django.utils.crypto import constant_time_compare
 from clozings.distribution import adapters, tasks
 from clozings.distribution.models import InboundLead, LeadSource, MetaLeadNotification
 from clozings.platform.errors import Conflict, DomainError
-from clozings.platform.tenancy import enqueue_many_on_commit, enqueue_on_commit
+from clozings.platform.tenancy import enqueue_after_answer, enqueue_on_commit
 from clozings.territories.models import Territory
 
 logger = logging.getLogger(__name__)
@@ -240,8 +240,7 @@ class _Insert:
         self.fields = [f for f in model.concrete_fields if not f.primary_key]
         self.names = [f.attname for f in model.concrete_fields]  # with the id, for from_db
         columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
-        self.head = f"INSERT INTO {model.db_table} ({columns}) VALUES "
-        self.row_sql = f"({', '.join(['%s'] * len(self.fields))})"
+        head = f"INSERT INTO {model.db_table} ({columns})"
         index = {f.attname: n for n, f in enumerate(self.fields)}
         # JSON columns need the driver's wrapper; the others are plain text and numbers
         self.set = [(index[name], name, isinstance(self.fields[index[name]], JSONField))
@@ -253,19 +252,43 @@ class _Insert:
         values[self.status] = "(SELECT CASE WHEN known THEN %s ELSE %s END FROM zip)"
         values[self.reasons] = ("(SELECT CASE WHEN known THEN %s::jsonb ELSE %s::jsonb END"
                                 " FROM zip)")
+        template = InboundLead()
+        self._python = [getattr(template, f.attname) for f in self.fields]
+        self._database = [f.get_db_prep_save(f.pre_save(template, True), connection)
+                          for f in self.fields]
+        setting = {index for index, _, _ in self.set}
+        # lists and dicts (routing_log's []) are copied per lead by `lead`
+        self._fresh = [index for index, f in enumerate(self.fields)
+                       if index not in setting and callable(f.default)
+                       and not isinstance(self._python[index], list | dict)]
         self.one_sql = (
             f"WITH zip AS (SELECT EXISTS (SELECT 1 FROM {Territory._meta.db_table}"
             " WHERE zip_code = %s AND is_active) AS known) "
-            f"{self.head}({', '.join(values)}) {self.CONFLICT}"
+            f"{head} VALUES ({', '.join(values)}) {self.CONFLICT}"
             " RETURNING id, jsonb_array_length(rejection_reasons)")
 
-    def defaults(self, source: LeadSource) -> tuple[list, list]:
-        """(database values, Python values) of a new lead of `source`, by column; the
-        columns intake sets are overwritten per lead."""
-        template = InboundLead(source=source)
-        python = [getattr(template, f.attname) for f in self.fields]
-        database = [f.get_db_prep_save(f.pre_save(template, True), connection)
-                    for f in self.fields]
+        # A batch: what intake sets travels as one array per column (unnest; binary, three
+        # times cheaper to make than text arrays), the defaults once each, so the text is
+        # the same whatever the number of leads. RETURNING follows the leads' order.
+        self.scalars = [index for index in range(len(self.fields)) if index not in setting]
+        select = [f"u.c{index}" if index in setting
+                  else f"%s::{f.db_type(connection)}" for index, f in enumerate(self.fields)]
+        unnest = ", ".join(f"%b::{self.fields[index].db_type(connection)}[]"
+                           for index, _, _ in self.set)
+        names = ", ".join(f"c{index}" for index, _, _ in self.set)
+        self.many_sql = (
+            f"{head} SELECT {', '.join(select)} FROM unnest({unnest}) WITH ORDINALITY"
+            f" AS u({names}, place) ORDER BY place {self.CONFLICT} RETURNING id, external_id")
+
+    def defaults(self) -> tuple[list, list]:
+        """(database values, Python values) of a new lead, by column; the columns intake
+        sets are overwritten per lead. A default that is a function of the moment
+        (received_at's now) is taken again on each call, the others once."""
+        database, python = list(self._database), list(self._python)
+        for index in self._fresh:
+            f = self.fields[index]
+            python[index] = f.get_default()
+            database[index] = f.get_db_prep_save(python[index], connection)
         return database, python
 
     def prepared(self, values: dict) -> list:
@@ -281,30 +304,11 @@ class _Insert:
             row[index] = value
         return row
 
-    def many(self, defaults: list, leads: list[dict]) -> tuple[str, list]:
-        """(SQL, parameters) of one INSERT of `leads` (values each, as `row` takes): what
-        intake sets travels as one array per column (unnest), the defaults once each, so
-        the statement's text is the same whatever the number of leads. RETURNING gives the
-        id and external id of each row written, in the leads' order."""
-        columns = list(zip(*(self.prepared(values) for values in leads), strict=True)) \
-            if leads else [() for _ in self.set]
-        arrays = {index: list(column) for (index, _, _), column in
-                  zip(self.set, columns, strict=True)}
-        select, scalars = [], []
-        for index, f in enumerate(self.fields):
-            if index in arrays:
-                select.append(f"u.c{index}")
-            else:
-                select.append(f"%s::{f.db_type(connection)}")
-                scalars.append(defaults[index])
-        # binary arrays: three times cheaper to make than text ones (no quoting)
-        unnest = ", ".join(f"%b::{self.fields[index].db_type(connection)}[]"
-                           for index in arrays)
-        names = ", ".join(f"c{index}" for index in arrays)
-        sql = (f"{self.head.removesuffix('VALUES ')}SELECT {', '.join(select)}"
-               f" FROM unnest({unnest}) WITH ORDINALITY AS u({names}, place) ORDER BY place"
-               f" {self.CONFLICT} RETURNING id, external_id")
-        return sql, [*scalars, *arrays.values()]
+    def many(self, defaults: list, leads: list[dict]) -> list:
+        """The parameters of many_sql for `leads` (values each, as `row` takes)."""
+        columns = zip(*(self.prepared(values) for values in leads), strict=True)
+        return [*(defaults[index] for index in self.scalars),
+                *(list(column) for column in columns)]
 
     def lead(self, pk: int, defaults: list, values: dict) -> InboundLead:
         """The InboundLead as written (Python values), without the ORM's keyword init."""
@@ -340,8 +344,9 @@ BATCH_ROUTING_COVER = 2
 def receive_leads(*, source: LeadSource, leads: list[tuple[dict, dict]]) -> list[Intake]:
     """Several leads of one source ((data, payload) each, shape-checked), as receive_lead
     takes one, in the caller's transaction: the ZIPs read once, the rows written by one
-    multi-row INSERT, and a routing message per few received leads (BATCH_ROUTING_COVER),
-    sent in one go when the caller commits. One Intake per lead, in order."""
+    INSERT, and a routing message per few received leads (BATCH_ROUTING_COVER), sent in
+    one go once the caller has committed and, in a request, answered
+    (enqueue_after_answer). One Intake per lead, in order."""
     if not leads:
         return []
     plan = _plan()
@@ -353,7 +358,7 @@ def receive_leads(*, source: LeadSource, leads: list[tuple[dict, dict]]) -> list
             cursor.execute(f"SELECT zip_code FROM {Territory._meta.db_table} WHERE zip_code ="
                            " ANY(%s) AND is_active", [candidates])
             known = {row[0] for row in cursor.fetchall()}
-    database, python = plan.defaults(source)
+    database, python = plan.defaults()
     made = []
     for lead, (_, payload) in zip(normalised, leads, strict=True):
         if lead.unchecked_zip and lead.unchecked_zip not in known:
@@ -375,7 +380,7 @@ def receive_leads(*, source: LeadSource, leads: list[tuple[dict, dict]]) -> list
         intakes.append(Intake(lead=plan.lead(pk, python, values), created=True))
     every = max(1, settings.LEAD_ROUTING_BATCH // BATCH_ROUTING_COVER)
     if received:
-        enqueue_many_on_commit(tasks.route_lead, [
+        enqueue_after_answer(tasks.route_lead, [
             {"inbound_lead_id": pk} for pk in received[::every]])
     logger.info("lead.received_batch", extra={"lead_source": source.pk, "leads": len(leads),
                                               "received": len(received)})
@@ -386,11 +391,12 @@ def _insert_many(plan: _Insert, defaults: list, leads: list[dict]) -> list[int |
     """INSERT the leads (values each) in one statement, ON CONFLICT on the per-source
     external id: each lead's id, or None where its external id was known (sent before, or
     earlier among these leads)."""
-    sql, params = plan.many(defaults, leads)
+    if not leads:
+        return []
     with connection.cursor() as cursor:  # the schema's search_path, set by the wrapper
         # server-side binding: the arrays travel as parameters, not quoted into the text
         with psycopg.Cursor(cursor.connection) as raw:
-            raw.execute(sql, params)
+            raw.execute(plan.many_sql, plan.many(defaults, leads))
             written = raw.fetchall()
     # ids follow the leads' order (rows taken in order, one sequence); a lead not written
     # returns nothing, so the returned rows are matched in order on the external id
@@ -407,15 +413,16 @@ def _insert_many(plan: _Insert, defaults: list, leads: list[dict]) -> list[int |
 
 
 def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = False) -> Intake:
-    """Record one lead from a source (routing is enqueued once it is committed).
+    """Record one lead from a source (routing is sent once it is committed and, in a
+    request, answered: enqueue_after_answer).
 
     `data` is the lead's shape-checked fields, `payload` the body as sent (kept as is).
     The same external id from the same source again gives back the first lead. A `test`
     lead (a source's test send) is kept apart, as `test`, and never routed.
 
     One statement: the ZIP looked up in the catalogue and INSERT ... ON CONFLICT DO NOTHING
-    on the source's external id (in autocommit it commits at once and routing is enqueued;
-    in a caller's transaction, when that commits).
+    on the source's external id (in autocommit it commits at once; in a caller's
+    transaction, when that commits).
     """
     plan = _plan()
     normalised = _normalise(data)
@@ -424,7 +431,7 @@ def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = 
     if test:
         status = InboundLead.Status.TEST
     values = _lead_values(source, normalised, payload, str(status))
-    database, python = plan.defaults(source)
+    database, python = plan.defaults()
     row = plan.row(database, values)
     # the status and the reasons when the ZIP is not in the catalogue
     unknown_status = InboundLead.Status.TEST if test else InboundLead.Status.REJECTED
@@ -450,7 +457,7 @@ def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = 
         values["status"], values["rejection_reasons"] = str(unknown_status), unknown_reasons
     lead = plan.lead(pk, python, values)
     if lead.status == InboundLead.Status.RECEIVED:
-        enqueue_on_commit(tasks.route_lead, inbound_lead_id=lead.pk)
+        enqueue_after_answer(tasks.route_lead, [{"inbound_lead_id": lead.pk}])
     logger.info("lead.received", extra={"inbound_lead": lead.pk, "lead_source": source.pk,
                                         "status": lead.status})
     return Intake(lead=lead, created=True)
