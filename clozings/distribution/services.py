@@ -1,5 +1,6 @@
 """Writes about lead sources and intake: keys (made, rotated, revoked) and inbound leads
-(normalised, deduplicated on the source's own id, committed, then routed on commit).
+(normalised, deduplicated on the source's own id, committed, then routed: the message
+leaves after the commit and, in a request, after the answer).
 
 Routing and delivery are in routing.py.
 """

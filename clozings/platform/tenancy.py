@@ -89,6 +89,9 @@ def _send_many(task, kwargs_list: list[dict], options: dict) -> None:
     """Send, in one broker round trip (kombu's publish batch); a failure is logged, as
     enqueue_now does (the sweeper sends what was lost)."""
     try:
+        if len(kwargs_list) == 1:  # a publish batch costs more than it saves for one
+            task.apply_async(kwargs=kwargs_list[0], **options)
+            return
         with task.app.producer_or_acquire() as producer, producer.batch():
             for kwargs in kwargs_list:
                 task.apply_async(kwargs=kwargs, producer=producer, **options)
