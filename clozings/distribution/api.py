@@ -290,7 +290,7 @@ def _plain_lead(data: dict) -> dict | None:
             if value is not None and (type(value) is not int or not low <= value <= high):
                 return None
         elif name == "intent":
-            if value not in _INTENTS or type(value) is not str:
+            if type(value) is not str or value not in _INTENTS:
                 return None
         elif name == "consent":
             if value is not None:

@@ -446,9 +446,12 @@ def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = 
             params += [value, plan.fields[index].get_db_prep_save(unknown_reasons, connection)]
         else:
             params.append(value)
-    with connection.cursor() as cursor:
-        cursor.execute(plan.one_sql, params)
-        written = cursor.fetchone()
+    with connection.cursor() as cursor:  # the schema's search_path, set by the wrapper
+        # server-side binding: the same text for every lead, which psycopg prepares on the
+        # connection after a few (PostgreSQL parses and plans it once)
+        with psycopg.Cursor(cursor.connection) as raw:
+            raw.execute(plan.one_sql, params)
+            written = raw.fetchone()
     if written is None:
         first = InboundLead.objects.filter(
             source=source, external_id=normalised.fields["external_id"]).first()

@@ -147,6 +147,14 @@ def test_a_batch_takes_the_good_leads_and_says_why_not_for_the_others(source):
     assert InboundLead.objects.count() == 2
 
 
+def test_a_field_of_the_wrong_kind_is_a_400_naming_it(source):
+    response = post(source.key, lead_data(intent=["buy"], email={"address": "x"}))
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"intent", "email"}
+    assert not InboundLead.objects.exists()
+
+
 def test_each_lead_of_a_batch_gets_its_own_id_known_or_new_in_order(source):
     earlier = post(source.key, lead_data(5)).json()["id"]
     leads = [lead_data(1, external_id=""), lead_data(5), lead_data(6),
@@ -228,7 +236,8 @@ def test_a_plain_lead_is_checked_as_lead_input_checks_it(lead):
 @pytest.mark.parametrize("lead", [
     lead_data(first_name="Zoë"), lead_data(first_name="a\x00b"), lead_data(zip_code=10001),
     lead_data(first_name=None), lead_data(message="x" * 5001), lead_data(intent="rent"),
-    lead_data(intent=1), lead_data(price_min_cents=True), lead_data(price_min_cents="10"),
+    lead_data(intent=1), lead_data(intent=["buy"]), lead_data(email={"a": 1}),
+    lead_data(price_min_cents=True), lead_data(price_min_cents="10"),
     lead_data(price_min_cents=-1), lead_data(price_max_cents=10**12 + 1),
     lead_data(price_min_cents=2, price_max_cents=1), lead_data(consent={"text": "yes"}),
 ])
