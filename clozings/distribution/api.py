@@ -265,6 +265,45 @@ def _field_errors(detail: dict) -> dict[str, list[str]]:
 # ten times the cost of the validation itself (intake's hot path). Its fields keep no
 # state between validations.
 _LEAD_INPUT = LeadInput()
+_TEXTS = {name: field.max_length for name, field in _LEAD_INPUT.fields.items()
+          if type(field) is serializers.CharField}
+_PRICES = {name: (field.min_value, field.max_value) for name, field in
+           _LEAD_INPUT.fields.items() if isinstance(field, serializers.IntegerField)}
+_INTENTS = {"", *InboundLead.Intent.values}
+
+
+def _plain_lead(data: dict) -> dict | None:
+    """What LeadInput.run_validation gives for a lead of the common shape (ASCII texts
+    within their lengths, integer prices in range and in order, a known intent, no consent
+    object), a few times faster; None for anything else, which LeadInput then checks
+    (and explains). tests/distribution/test_intake_api.py holds the two side by side."""
+    clean = {}
+    for name, value in data.items():
+        if name in _TEXTS:
+            if type(value) is not str or not value.isascii() or "\x00" in value:
+                return None
+            value = value.strip()
+            if len(value) > _TEXTS[name]:
+                return None
+        elif name in _PRICES:
+            low, high = _PRICES[name]
+            if value is not None and (type(value) is not int or not low <= value <= high):
+                return None
+        elif name == "intent":
+            if type(value) is not str or value not in _INTENTS:
+                return None
+        elif name == "consent":
+            if value is not None:
+                return None
+        elif name in _LEAD_INPUT.fields:
+            return None  # a kind of field not handled here
+        else:
+            continue  # not a field of a lead: kept in the payload only, as LeadInput does
+        clean[name] = value
+    low, high = clean.get("price_min_cents"), clean.get("price_max_cents")
+    if low is not None and high is not None and low > high:
+        return None
+    return clean
 
 
 class IntakeApi(ApiView):
@@ -276,7 +315,9 @@ class IntakeApi(ApiView):
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Send the lead as a JSON object."]})
-        validated = _LEAD_INPUT.run_validation(data)
+        validated = _plain_lead(data)
+        if validated is None:
+            validated = _LEAD_INPUT.run_validation(data)
         try:
             payload = storable(data)
         except serializers.ValidationError as exc:
@@ -324,9 +365,11 @@ class LeadBatchApi(IntakeApi):
         with transaction.atomic():
             intakes = services.receive_leads(source=request.auth, leads=good)
         for index, intake in zip(places, intakes, strict=True):
-            results[index] = {"index": index, "created": intake.created,
-                              **_accepted(intake.lead)}
-        return Response(BatchOutput({"results": results}).data, status=207)
+            results[index] = {"index": index, **_accepted(intake.lead),
+                              "created": intake.created}
+        # plain ints, texts and lists already: BatchOutput describes them (the schema), and
+        # running 500 results through it would cost more than taking the leads in
+        return Response({"results": results}, status=207)
 
 
 class RoutingEntry(serializers.Serializer):

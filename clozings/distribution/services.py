@@ -1,5 +1,6 @@
 """Writes about lead sources and intake: keys (made, rotated, revoked) and inbound leads
-(normalised, deduplicated on the source's own id, committed, then routed on commit).
+(normalised, deduplicated on the source's own id, committed, then routed: the message
+leaves after the commit and, in a request, after the answer).
 
 Routing and delivery are in routing.py.
 """
@@ -13,17 +14,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import phonenumbers
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models import JSONField
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from clozings.distribution import adapters, tasks
 from clozings.distribution.models import InboundLead, LeadSource, MetaLeadNotification
 from clozings.platform.errors import Conflict, DomainError
-from clozings.platform.tenancy import enqueue_on_commit
+from clozings.platform.tenancy import enqueue_after_answer, enqueue_on_commit
 from clozings.territories.models import Territory
 
 logger = logging.getLogger(__name__)
@@ -142,6 +145,9 @@ def _zip_in_catalogue(zip_code: str) -> bool:
 class Normalised:
     fields: dict
     reasons: list[str] = field(default_factory=list)
+    # A well-formed ZIP not yet looked up in the catalogue (normalise_lead looks it up;
+    # receive_lead does in its INSERT)
+    unchecked_zip: str = ""
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -155,10 +161,12 @@ def normalise_phone(raw: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_lead(data: dict, known_zips: set[str] | None = None) -> Normalised:
-    """Clean fields of a lead whose shape the API has checked, and the reasons it cannot
-    be routed (none: it can). An unusable phone or email is dropped when the other works.
-    `known_zips`: the catalogue's active ZIPs among those of a batch, read once for all."""
+def _not_in_catalogue(zip_code: str) -> str:
+    return f"ZIP {zip_code} is not in the territory catalogue."
+
+
+def _normalise(data: dict) -> Normalised:
+    """normalise_lead without the catalogue: a well-formed ZIP is left in `unchecked_zip`."""
     fields = {key: data.get(key) for key in (
         "external_id", "first_name", "last_name", "intent", "price_min_cents",
         "price_max_cents", "timeframe", "message", "campaign", "consent")}
@@ -188,15 +196,27 @@ def normalise_lead(data: dict, known_zips: set[str] | None = None) -> Normalised
 
     zip_code = (data.get("zip_code") or "").strip()
     fields["zip_code"] = zip_code[:5]
+    unchecked = ""
     if not zip_code:
         reasons.append("No ZIP code: send the 5-digit ZIP the lead is interested in.")
     elif len(zip_code) != 5 or not zip_code.isascii() or not zip_code.isdigit():
         reasons.append(f"'{zip_code}' is not a 5-digit ZIP code.")
         fields["zip_code"] = ""
-    elif not (zip_code in known_zips if known_zips is not None
-              else _zip_in_catalogue(zip_code)):
-        reasons.append(f"ZIP {zip_code} is not in the territory catalogue.")
-    return Normalised(fields=fields, reasons=reasons)
+    else:
+        unchecked = zip_code
+    return Normalised(fields=fields, reasons=reasons, unchecked_zip=unchecked)
+
+
+def normalise_lead(data: dict, known_zips: set[str] | None = None) -> Normalised:
+    """Clean fields of a lead whose shape the API has checked, and the reasons it cannot
+    be routed (none: it can). An unusable phone or email is dropped when the other works.
+    `known_zips`: the catalogue's active ZIPs among those of a batch, read once for all."""
+    normalised = _normalise(data)
+    zip_code, normalised.unchecked_zip = normalised.unchecked_zip, ""
+    if zip_code and not (zip_code in known_zips if known_zips is not None
+                         else _zip_in_catalogue(zip_code)):
+        normalised.reasons.append(_not_in_catalogue(zip_code))
+    return normalised
 
 
 @dataclass(frozen=True)
@@ -205,124 +225,243 @@ class Intake:
     created: bool  # False: the source sent this external id before; `lead` is the first
 
 
-_INSERT_ONCE: dict[str, object] = {}
+class _Insert:
+    """How intake writes InboundLead rows, worked out once per process from the model (so a
+    new column needs nothing here): every column but the id, the model's defaults for the
+    columns intake does not set, and the SQL of one lead and of a batch."""
+
+    # what intake sets on each lead; every other column takes the model's default
+    SET = ("source_id", "payload", "status", "rejection_reasons", "external_id", "first_name",
+           "last_name", "email", "phone", "zip_code", "intent", "price_min_cents",
+           "price_max_cents", "timeframe", "message", "campaign", "consent")
+    CONFLICT = "ON CONFLICT (source_id, external_id) WHERE NOT (external_id = '') DO NOTHING"
+
+    def __init__(self):
+        model = InboundLead._meta
+        self.fields = [f for f in model.concrete_fields if not f.primary_key]
+        self.names = [f.attname for f in model.concrete_fields]  # with the id, for from_db
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
+        head = f"INSERT INTO {model.db_table} ({columns})"
+        index = {f.attname: n for n, f in enumerate(self.fields)}
+        # JSON columns need the driver's wrapper; the others are plain text and numbers
+        self.set = [(index[name], name, isinstance(self.fields[index[name]], JSONField))
+                    for name in self.SET]
+        self.status, self.reasons = index["status"], index["rejection_reasons"]
+        # One lead, its ZIP looked up in the same statement: the status and the reasons
+        # are each given twice (ZIP in the catalogue, or not) and chosen in SQL.
+        values = ["%s"] * len(self.fields)
+        values[self.status] = "(SELECT CASE WHEN known THEN %s ELSE %s END FROM zip)"
+        values[self.reasons] = ("(SELECT CASE WHEN known THEN %s::jsonb ELSE %s::jsonb END"
+                                " FROM zip)")
+        template = InboundLead()
+        self._python = [getattr(template, f.attname) for f in self.fields]
+        self._database = [f.get_db_prep_save(f.pre_save(template, True), connection)
+                          for f in self.fields]
+        setting = {index for index, _, _ in self.set}
+        # lists and dicts (routing_log's []) are copied per lead by `lead`
+        self._fresh = [index for index, f in enumerate(self.fields)
+                       if index not in setting and callable(f.default)
+                       and not isinstance(self._python[index], list | dict)]
+        self.one_sql = (
+            f"WITH zip AS (SELECT EXISTS (SELECT 1 FROM {Territory._meta.db_table}"
+            " WHERE zip_code = %s AND is_active) AS known) "
+            f"{head} VALUES ({', '.join(values)}) {self.CONFLICT}"
+            " RETURNING id, jsonb_array_length(rejection_reasons)")
+
+        # A batch: what intake sets travels as one array per column (unnest; binary, three
+        # times cheaper to make than text arrays), the defaults once each, so the text is
+        # the same whatever the number of leads. RETURNING follows the leads' order.
+        self.scalars = [index for index in range(len(self.fields)) if index not in setting]
+        select = [f"u.c{index}" if index in setting
+                  else f"%s::{f.db_type(connection)}" for index, f in enumerate(self.fields)]
+        unnest = ", ".join(f"%b::{self.fields[index].db_type(connection)}[]"
+                           for index, _, _ in self.set)
+        names = ", ".join(f"c{index}" for index, _, _ in self.set)
+        self.many_sql = (
+            f"{head} SELECT {', '.join(select)} FROM unnest({unnest}) WITH ORDINALITY"
+            f" AS u({names}, place) ORDER BY place {self.CONFLICT} RETURNING id, external_id")
+
+    def defaults(self) -> tuple[list, list]:
+        """(database values, Python values) of a new lead, by column; the columns intake
+        sets are overwritten per lead. A default that is a function of the moment
+        (received_at's now) is taken again on each call, the others once."""
+        database, python = list(self._database), list(self._python)
+        for index in self._fresh:
+            f = self.fields[index]
+            python[index] = f.get_default()
+            database[index] = f.get_db_prep_save(python[index], connection)
+        return database, python
+
+    def prepared(self, values: dict) -> list:
+        """The database values of what intake sets (SET's order) from `values`."""
+        fields = self.fields
+        return [fields[index].get_db_prep_save(values[name], connection) if is_json
+                else values[name] for index, name, is_json in self.set]
+
+    def row(self, defaults: list, values: dict) -> list:
+        """One lead's database values: `defaults` with what intake sets from `values`."""
+        row = list(defaults)
+        for (index, _, _), value in zip(self.set, self.prepared(values), strict=True):
+            row[index] = value
+        return row
+
+    def many(self, defaults: list, leads: list[dict]) -> list:
+        """The parameters of many_sql for `leads` (values each, as `row` takes)."""
+        columns = zip(*(self.prepared(values) for values in leads), strict=True)
+        return [*(defaults[index] for index in self.scalars),
+                *(list(column) for column in columns)]
+
+    def lead(self, pk: int, defaults: list, values: dict) -> InboundLead:
+        """The InboundLead as written (Python values), without the ORM's keyword init."""
+        row = [value.copy() if isinstance(value, list | dict) else value
+               for value in defaults]
+        for index, name, _ in self.set:
+            row[index] = values[name]
+        return InboundLead.from_db(connection.alias, self.names, [pk, *row])
 
 
-def _prepare_insert() -> None:
-    fields = [f for f in InboundLead._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    _INSERT_ONCE["fields"] = fields
-    _INSERT_ONCE["sql"] = (
-        f"INSERT INTO {InboundLead._meta.db_table} ({columns}) VALUES "
-        f"({', '.join(['%s'] * len(fields))}) ON CONFLICT (source_id, external_id)"
-        " WHERE NOT (external_id = '') DO NOTHING RETURNING id")
+_INSERT: list[_Insert] = []
 
 
-def _insert_once(lead: InboundLead) -> int | None:
-    """INSERT the lead unless its source sent its external id before (one statement, ON
-    CONFLICT on the per-source unique external id): its id, or None when it was known.
-    The column list comes from the model, so a new column needs nothing here."""
-    if not _INSERT_ONCE:
-        _prepare_insert()
-    fields = _INSERT_ONCE["fields"]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ONCE["sql"], [
-            f.get_db_prep_save(f.pre_save(lead, True), connection) for f in fields])
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+def _plan() -> _Insert:
+    if not _INSERT:
+        _INSERT.append(_Insert())
+    return _INSERT[0]
+
+
+def _lead_values(source: LeadSource, normalised: Normalised, payload: dict,
+                 status: str) -> dict:
+    return {**normalised.fields, "source_id": source.pk, "payload": payload,
+            "status": status, "rejection_reasons": normalised.reasons}
 
 
 # A batch sends one routing message per LEAD_ROUTING_BATCH // this many received leads:
 # each routing task takes its lead and up to LEAD_ROUTING_BATCH waiting, so the messages
-# cover the batch this many times over (and the sweeper is behind them all).
-BATCH_ROUTING_COVER = 5
+# cover the batch this many times over (a task that finds some of its leads held by
+# another takes fewer; the sweeper is behind them all). All in one broker round trip.
+BATCH_ROUTING_COVER = 2
 
 
 def receive_leads(*, source: LeadSource, leads: list[tuple[dict, dict]]) -> list[Intake]:
     """Several leads of one source ((data, payload) each, shape-checked), as receive_lead
-    takes one, in the caller's transaction: the ZIPs read once, the INSERTs pipelined
-    (one round trip), and a routing message per few received leads (BATCH_ROUTING_COVER), sent
-    when the caller commits. One Intake per lead, in order."""
+    takes one, in the caller's transaction: the ZIPs read once, the rows written by one
+    INSERT, and a routing message per few received leads (BATCH_ROUTING_COVER), sent in
+    one go once the caller has committed and, in a request, answered
+    (enqueue_after_answer). One Intake per lead, in order."""
     if not leads:
         return []
-    candidates = sorted({(data.get("zip_code") or "").strip() for data, _ in leads})
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT zip_code FROM {Territory._meta.db_table} WHERE zip_code ="
-                       " ANY(%s) AND is_active", [candidates])
-        known = {row[0] for row in cursor.fetchall()}
+    plan = _plan()
+    normalised = [_normalise(data) for data, _ in leads]
+    candidates = sorted({n.unchecked_zip for n in normalised if n.unchecked_zip})
+    known: set[str] = set()
+    if candidates:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT zip_code FROM {Territory._meta.db_table} WHERE zip_code ="
+                           " ANY(%s) AND is_active", [candidates])
+            known = {row[0] for row in cursor.fetchall()}
+    database, python = plan.defaults()
     made = []
-    for data, payload in leads:
-        normalised = normalise_lead(data, known)
-        status = (InboundLead.Status.REJECTED if normalised.reasons
-                  else InboundLead.Status.RECEIVED)
-        made.append(InboundLead(source=source, payload=payload, status=status,
-                                rejection_reasons=normalised.reasons, **normalised.fields))
-    ids = _insert_many(made)
-    known_ids = {lead.external_id for lead, pk in zip(made, ids, strict=True) if pk is None}
+    for lead, (_, payload) in zip(normalised, leads, strict=True):
+        if lead.unchecked_zip and lead.unchecked_zip not in known:
+            lead.reasons.append(_not_in_catalogue(lead.unchecked_zip))
+        status = InboundLead.Status.REJECTED if lead.reasons else InboundLead.Status.RECEIVED
+        made.append(_lead_values(source, lead, payload, str(status)))
+    ids = _insert_many(plan, database, made)
+    known_ids = {values["external_id"] for values, pk in zip(made, ids, strict=True)
+                 if pk is None}
     firsts = {lead.external_id: lead for lead in InboundLead.objects.filter(
         source=source, external_id__in=known_ids)} if known_ids else {}
-    intakes, received = [], 0
-    every = max(1, settings.LEAD_ROUTING_BATCH // BATCH_ROUTING_COVER)
-    for lead, pk in zip(made, ids, strict=True):
+    intakes, received = [], []
+    for values, pk in zip(made, ids, strict=True):
         if pk is None:
-            intakes.append(Intake(lead=firsts[lead.external_id], created=False))
+            intakes.append(Intake(lead=firsts[values["external_id"]], created=False))
             continue
-        lead.pk = pk
-        lead._state.adding, lead._state.db = False, connection.alias
-        if lead.status == InboundLead.Status.RECEIVED:
-            if received % every == 0:
-                enqueue_on_commit(tasks.route_lead, inbound_lead_id=pk)
-            received += 1
-        intakes.append(Intake(lead=lead, created=True))
+        if values["status"] == InboundLead.Status.RECEIVED:
+            received.append(pk)
+        intakes.append(Intake(lead=plan.lead(pk, python, values), created=True))
+    every = max(1, settings.LEAD_ROUTING_BATCH // BATCH_ROUTING_COVER)
+    if received:
+        enqueue_after_answer(tasks.route_lead, [
+            {"inbound_lead_id": pk} for pk in received[::every]])
     logger.info("lead.received_batch", extra={"lead_source": source.pk, "leads": len(leads),
-                                              "received": received})
+                                              "received": len(received)})
     return intakes
 
 
-def _insert_many(leads: list[InboundLead]) -> list[int | None]:
-    """_insert_once for each lead, pipelined: the ids (None: the external id was known)."""
-    if not _INSERT_ONCE:
-        _prepare_insert()
-    fields = _INSERT_ONCE["fields"]
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's: executemany with a result per statement
-        raw.executemany(_INSERT_ONCE["sql"], [
-            [f.get_db_prep_save(f.pre_save(lead, True), connection) for f in fields]
-            for lead in leads], returning=True)
-        ids = []
-        while True:
-            row = raw.fetchone()
-            ids.append(row[0] if row else None)
-            if not raw.nextset():
-                break
+def _insert_many(plan: _Insert, defaults: list, leads: list[dict]) -> list[int | None]:
+    """INSERT the leads (values each) in one statement, ON CONFLICT on the per-source
+    external id: each lead's id, or None where its external id was known (sent before, or
+    earlier among these leads)."""
+    if not leads:
+        return []
+    with connection.cursor() as cursor:  # the schema's search_path, set by the wrapper
+        # server-side binding: the arrays travel as parameters, not quoted into the text
+        with psycopg.Cursor(cursor.connection) as raw:
+            raw.execute(plan.many_sql, plan.many(defaults, leads))
+            written = raw.fetchall()
+    # ids follow the leads' order (rows taken in order, one sequence); a lead not written
+    # returns nothing, so the returned rows are matched in order on the external id
+    written.sort()
+    ids: list[int | None] = []
+    at = 0
+    for values in leads:
+        if at < len(written) and written[at][1] == values["external_id"]:
+            ids.append(written[at][0])
+            at += 1
+        else:
+            ids.append(None)
     return ids
 
 
 def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = False) -> Intake:
-    """Record one lead from a source (routing is enqueued once it is committed).
+    """Record one lead from a source (routing is sent once it is committed and, in a
+    request, answered: enqueue_after_answer).
 
     `data` is the lead's shape-checked fields, `payload` the body as sent (kept as is).
     The same external id from the same source again gives back the first lead. A `test`
     lead (a source's test send) is kept apart, as `test`, and never routed.
 
-    One statement: INSERT ... ON CONFLICT DO NOTHING on the source's external id (in
-    autocommit it commits at once and routing is enqueued; in a caller's transaction,
-    when that commits).
+    One statement: the ZIP looked up in the catalogue and INSERT ... ON CONFLICT DO NOTHING
+    on the source's external id (in autocommit it commits at once; in a caller's
+    transaction, when that commits).
     """
-    normalised = normalise_lead(data)
+    plan = _plan()
+    normalised = _normalise(data)
+    zip_code = normalised.unchecked_zip
     status = InboundLead.Status.REJECTED if normalised.reasons else InboundLead.Status.RECEIVED
     if test:
         status = InboundLead.Status.TEST
-    lead = InboundLead(source=source, payload=payload, status=status,
-                       rejection_reasons=normalised.reasons, **normalised.fields)
-    lead.pk = _insert_once(lead)
-    if lead.pk is None:
+    values = _lead_values(source, normalised, payload, str(status))
+    database, python = plan.defaults()
+    row = plan.row(database, values)
+    # the status and the reasons when the ZIP is not in the catalogue
+    unknown_status = InboundLead.Status.TEST if test else InboundLead.Status.REJECTED
+    unknown_reasons = [*normalised.reasons, _not_in_catalogue(zip_code)] if zip_code \
+        else normalised.reasons
+    params: list = [zip_code]
+    for index, value in enumerate(row):
+        if index == plan.status:
+            params += [str(status), str(unknown_status)]
+        elif index == plan.reasons:
+            params += [value, plan.fields[index].get_db_prep_save(unknown_reasons, connection)]
+        else:
+            params.append(value)
+    with connection.cursor() as cursor:  # the schema's search_path, set by the wrapper
+        # server-side binding: the same text for every lead, which psycopg prepares on the
+        # connection after a few (PostgreSQL parses and plans it once)
+        with psycopg.Cursor(cursor.connection) as raw:
+            raw.execute(plan.one_sql, params)
+            written = raw.fetchone()
+    if written is None:
         first = InboundLead.objects.filter(
             source=source, external_id=normalised.fields["external_id"]).first()
         return Intake(lead=first, created=False)
-    lead._state.adding, lead._state.db = False, connection.alias
-    if status == InboundLead.Status.RECEIVED:
-        enqueue_on_commit(tasks.route_lead, inbound_lead_id=lead.pk)
+    pk, reasons = written
+    if reasons != len(normalised.reasons):  # the ZIP is not in the catalogue
+        values["status"], values["rejection_reasons"] = str(unknown_status), unknown_reasons
+    lead = plan.lead(pk, python, values)
+    if lead.status == InboundLead.Status.RECEIVED:
+        enqueue_after_answer(tasks.route_lead, [{"inbound_lead_id": lead.pk}])
     logger.info("lead.received", extra={"inbound_lead": lead.pk, "lead_source": source.pk,
                                         "status": lead.status})
     return Intake(lead=lead, created=True)

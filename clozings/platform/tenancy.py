@@ -1,16 +1,18 @@
 """Running code in a brokerage's schema, and sending tasks once the data they need is
-committed.
+committed (or, for sends that need not hold up a request's answer, once it has gone out).
 
 Kernel module: imports no app.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import transaction
+from django.core.signals import request_finished, request_started
+from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
 logger = logging.getLogger(__name__)
@@ -39,3 +41,60 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     commits, or at once outside one. A broker outage is logged and never fails the caller:
     whatever must happen is recorded in the database, and a beat sweeper sends it again."""
     transaction.on_commit(lambda: enqueue_now(task, *args, **kwargs), robust=True)
+
+
+def enqueue_after_answer(task, kwargs_list: list[dict], **options) -> None:
+    """enqueue_on_commit for sends of `task` (keyword arguments each; `options` for
+    apply_async) that need not hold up the answer: the committed rows are the record, and
+    a sweeper sends again what is lost. In a request they leave once the answer has gone
+    out (Django's request_finished, which the WSGI server sends after writing the body),
+    in one broker round trip, each in the schema it was enqueued in; elsewhere (a task, a
+    command) when the transaction commits."""
+    if not kwargs_list:
+        return
+
+    def committed() -> None:
+        pending = _after_answer.get()
+        if pending is None:
+            _send_many(task, kwargs_list, options)
+        else:
+            # tenant-schemas-celery reads the schema when sending: the one of now, then
+            headers = {**options.get("headers", {}), "_schema_name": connection.schema_name}
+            pending.append((task, kwargs_list, {**options, "headers": headers}))
+
+    transaction.on_commit(committed, robust=True)
+
+
+# The sends waiting for this request's answer to go out; None outside a request.
+_after_answer: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "after_answer", default=None)
+
+
+def _answer_started(**kwargs) -> None:
+    _after_answer.set([])
+
+
+def _answer_sent(**kwargs) -> None:
+    pending = _after_answer.get()
+    _after_answer.set(None)
+    for task, kwargs_list, options in pending or ():
+        _send_many(task, kwargs_list, options)
+
+
+request_started.connect(_answer_started, weak=False, dispatch_uid="clozings_after_answer")
+request_finished.connect(_answer_sent, weak=False, dispatch_uid="clozings_after_answer")
+
+
+def _send_many(task, kwargs_list: list[dict], options: dict) -> None:
+    """Send, in one broker round trip (kombu's publish batch); a failure is logged, as
+    enqueue_now does (the sweeper sends what was lost)."""
+    try:
+        if len(kwargs_list) == 1:  # a publish batch costs more than it saves for one
+            task.apply_async(kwargs=kwargs_list[0], **options)
+            return
+        with task.app.producer_or_acquire() as producer, producer.batch():
+            for kwargs in kwargs_list:
+                task.apply_async(kwargs=kwargs, producer=producer, **options)
+    except Exception:  # noqa: BLE001 - kombu raises many kinds; the caller must not fail
+        logger.exception("task.enqueue_failed", extra={"task": task.name,
+                                                       "messages": len(kwargs_list)})

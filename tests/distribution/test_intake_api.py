@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+import json
 
+import pytest
+import redis
+
+from clozings.distribution.api import LeadInput, _plain_lead
 from clozings.distribution.models import InboundLead
 from clozings.platform.auth import issue_token
 from tests.conftest import host_client
@@ -142,6 +147,32 @@ def test_a_batch_takes_the_good_leads_and_says_why_not_for_the_others(source):
     assert InboundLead.objects.count() == 2
 
 
+def test_a_field_of_the_wrong_kind_is_a_400_naming_it(source):
+    response = post(source.key, lead_data(intent=["buy"], email={"address": "x"}))
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"intent", "email"}
+    assert not InboundLead.objects.exists()
+
+
+def test_each_lead_of_a_batch_gets_its_own_id_known_or_new_in_order(source):
+    earlier = post(source.key, lead_data(5)).json()["id"]
+    leads = [lead_data(1, external_id=""), lead_data(5), lead_data(6),
+             lead_data(2, external_id=""), lead_data(6, first_name="Again"), lead_data(7)]
+
+    results = post(source.key, {"leads": leads}, path="/api/v1/leads/batch").json()["results"]
+
+    assert [r["created"] for r in results] == [True, False, True, True, False, True]
+    assert results[1]["id"] == earlier and results[4]["id"] == results[2]["id"]
+    new = [results[n]["id"] for n in (0, 2, 3, 5)]
+    assert new == sorted(new) and earlier not in new
+    stored = {lead.pk: lead for lead in InboundLead.objects.filter(pk__in=new)}
+    assert [stored[pk].email for pk in new] == [
+        "dana1@example.test", "dana6@example.test", "dana2@example.test",
+        "dana7@example.test"]
+    assert stored[results[2]["id"]].first_name == "Dana"
+
+
 def test_a_batch_over_500_leads_is_refused_whole(source):
     response = post(source.key, {"leads": [lead_data(n) for n in range(501)]},
                     path="/api/v1/leads/batch")
@@ -165,17 +196,50 @@ def test_a_lead_is_shown_to_its_source_and_staff_only(source):
     assert staff.get(f"/api/v1/leads/{lead_id}").json()["id"] == lead_id
 
 
-def test_a_batch_is_one_insert_round_and_a_routing_message_per_few_leads(
+def test_a_batch_is_one_insert_and_a_routing_message_per_few_leads_sent_on_commit(
         source, settings, django_capture_on_commit_callbacks):
-    settings.LEAD_ROUTING_BATCH = 50  # a message per 10 received leads covers them 5 times
+    settings.LEAD_ROUTING_BATCH = 10  # a message per 5 received leads covers them twice
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
     leads = [lead_data(n) for n in range(25)] + [lead_data(99, zip_code="00000")]
 
-    with django_capture_on_commit_callbacks() as sent:
+    with django_capture_on_commit_callbacks() as on_commit:
         response = post(source.key, {"leads": leads}, path="/api/v1/leads/batch")
+        assert broker.llen("celery") == 0  # nothing is sent before the commit
+    for callback in on_commit:
+        callback()
 
     assert response.status_code == 207
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["received"] * 25 + ["rejected"]
     assert len({r["id"] for r in results}) == 26
-    assert len(sent) == 3  # routing for leads 0, 10 and 20; the rejected one never
+    queued = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    routed = sorted(json.loads(base64.b64decode(m["body"]))[1]["inbound_lead_id"]
+                    for m in queued if m["headers"]["task"] == "distribution.route_lead")
+    # routing for leads 0, 5, 10, 15 and 20; the rejected one never
+    assert routed == [results[n]["id"] for n in (0, 5, 10, 15, 20)]
     assert InboundLead.objects.filter(status="received").count() == 25
+
+
+@pytest.mark.parametrize("lead", [
+    lead_data(),
+    lead_data(external_id="", first_name="  Dana  ", intent="", price_min_cents=None,
+              price_max_cents=0, consent=None, timeframe="3-6 months", other="kept"),
+    lead_data(price_min_cents=10, price_max_cents=10**12, message="x" * 5000),
+    {"email": "dana@example.test"},
+    {},
+])
+def test_a_plain_lead_is_checked_as_lead_input_checks_it(lead):
+    assert _plain_lead(lead) == dict(LeadInput().run_validation(lead))
+
+
+@pytest.mark.parametrize("lead", [
+    lead_data(first_name="Zoë"), lead_data(first_name="a\x00b"), lead_data(zip_code=10001),
+    lead_data(first_name=None), lead_data(message="x" * 5001), lead_data(intent="rent"),
+    lead_data(intent=1), lead_data(intent=["buy"]), lead_data(email={"a": 1}),
+    lead_data(price_min_cents=True), lead_data(price_min_cents="10"),
+    lead_data(price_min_cents=-1), lead_data(price_max_cents=10**12 + 1),
+    lead_data(price_min_cents=2, price_max_cents=1), lead_data(consent={"text": "yes"}),
+])
+def test_any_other_lead_is_left_to_lead_input(lead):
+    assert _plain_lead(lead) is None

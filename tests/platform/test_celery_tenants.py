@@ -23,12 +23,13 @@ from urllib.parse import quote
 import pytest
 import redis
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.urls import path
 from django_tenants.utils import tenant_context
 
-from clozings.platform.tenancy import enqueue_now, enqueue_on_commit
+from clozings.platform.tenancy import enqueue_after_answer, enqueue_now, enqueue_on_commit
 from tests.conftest import host_client
 from tests.platform.celery_probe import record_schema
 from tests.platform.test_sentry import _Collector
@@ -187,6 +188,33 @@ def test_enqueue_on_commit_sends_after_commit_and_the_task_runs_in_the_callers_s
     # then: nothing left before the commit; after it the worker ran it in acme's schema
     assert queued_before_commit == 0
     assert _schema_recorded(broker, key, worker) == "brk_acme"
+
+
+def test_enqueue_after_answer_sends_once_the_answer_is_out_in_the_enqueuers_schema(
+        transactional_db, acme, worker, broker):
+    # given: a request on acme's host (Django sends request_started, then request_finished
+    # once the server has written the answer)
+    key = f"test:schema:{uuid.uuid4().hex}"
+    request_started.send(sender=None)
+
+    # when: enqueued in acme's schema, committed, and the request answered in public
+    with tenant_context(acme.brokerage), transaction.atomic():
+        enqueue_after_answer(record_schema, [{"key": key}], queue=QUEUE)
+    queued_before_answer = broker.llen(QUEUE)
+    request_finished.send(sender=None)
+
+    # then: nothing left before the answer; after it the worker ran it in acme's schema
+    assert queued_before_answer == 0
+    assert _schema_recorded(broker, key, worker) == "brk_acme"
+
+
+def test_enqueue_after_answer_outside_a_request_sends_on_commit(transactional_db, broker):
+    queue = f"{QUEUE}-after-answer"
+    with transaction.atomic():
+        enqueue_after_answer(record_schema, [{"key": "a"}, {"key": "b"}], queue=queue)
+        queued_before_commit = broker.llen(queue)
+    assert (queued_before_commit, broker.llen(queue)) == (0, 2)
+    broker.delete(queue)
 
 
 def test_enqueue_on_commit_never_fails_the_caller_when_sending_fails(transactional_db, acme,

@@ -46,8 +46,8 @@ def test_tasks_are_sent_only_through_the_kernels_helper():
         for number, line in enumerate(path.read_text().splitlines(), start=1)
         if DIRECT_SEND.search(line)
     ]
-    # then none sends a task itself (enqueue_on_commit / enqueue_now in
-    # clozings.platform.tenancy do, with the imported task)
+    # then none sends a task itself (enqueue_on_commit / enqueue_now /
+    # enqueue_after_answer in clozings.platform.tenancy do, with the imported task)
     assert offenders == [], "send tasks with clozings.platform.tenancy:\n" + "\n".join(offenders)
 
 

@@ -1,7 +1,9 @@
 """Which schema a host reaches, and what an unknown host gets."""
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
                     "X-Frame-Options")
@@ -117,3 +119,24 @@ def test_a_session_from_another_host_does_not_break_the_unknown_host_page(acme):
 
     assert response.status_code == 404
     assert b"There is no brokerage" in response.content
+
+
+def test_a_platform_request_on_a_connection_already_in_public_sends_no_set_search_path(acme):
+    def set_search_path(queries) -> list[str]:
+        return [q["sql"] for q in queries if q["sql"].startswith("SET search_path")]
+
+    # given a platform request on this connection
+    Client(HTTP_HOST="localhost").get("/healthz")
+    # when another comes, and then one after a brokerage's request (each read at once: a
+    # request empties the connection's query log)
+    with CaptureQueriesContext(connection) as queries:
+        assert Client(HTTP_HOST="localhost").get("/healthz").status_code == 200
+    platform_again = set_search_path(queries)
+    Client(HTTP_HOST="acme.localhost").get("/login/")
+    with CaptureQueriesContext(connection) as queries:
+        assert Client(HTTP_HOST="localhost").get("/healthz").status_code == 200
+    after_a_brokerage = set_search_path(queries)
+
+    # then only the one after the brokerage's switches back to public
+    assert platform_again == []
+    assert after_a_brokerage == ['SET search_path = "public"']
