@@ -60,10 +60,14 @@ def _locked(lead: Lead | int) -> Lead:
     return found
 
 
-def _announce(lead: Lead) -> Task | None:
+_UNREAD = object()
+
+
+def _announce(lead: Lead, task: Task | None | object = _UNREAD) -> Task | None:
     """Tell the other apps the lead's follow-up facts (inside the transaction); returns the
-    open task."""
-    task = engine.open_task(lead)
+    open task (`task`: the one the caller just made, else read here)."""
+    if task is _UNREAD:
+        task = engine.open_task(lead)
     followup_changed.send(sender=Lead, lead=lead,
                           next_task_due_at=task.due_at if task is not None else None)
     return task
@@ -102,6 +106,16 @@ def default_cadence() -> Cadence | None:
     return Cadence.objects.filter(is_default=True, archived_at__isnull=True).first()
 
 
+def default_enrolment() -> tuple[Cadence | None, list[CadenceStep]]:
+    """The default cadence and its steps in position order: one query when it has steps."""
+    steps = list(CadenceStep.objects.filter(cadence__is_default=True,
+                                            cadence__archived_at__isnull=True)
+                 .select_related("cadence").order_by("position"))
+    if steps:
+        return steps[0].cadence, steps
+    return default_cadence(), []
+
+
 def _time_zone_of(zip_code: str) -> str:
     if not zip_code:
         return ""
@@ -132,11 +146,12 @@ class RoutedLead:
     reservation_id: int | None = None  # the public reservation it came through (ROI)
     cost_cents: int | None = None  # what the source charged for it (ROI per source)
     routing_note: str = ""  # why this agent, for the lead's timeline
+    time_zone: str | None = None  # the ZIP's, from the catalogue (None: looked up here)
 
 
 def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
                         repeat_of_inbound_lead_id: int | None = None,
-                        now: datetime | None = None) -> Lead:
+                        now: datetime | None = None, savepoint: bool = True) -> Lead:
     """Put a routed lead in the agent's CRM, enrolled in the brokerage's default cadence
     with a first task "Call now" due at once; its time zone from the ZIP catalogue; the
     consent that came with it recorded as a ConsentEvent (given, via intake).
@@ -145,8 +160,12 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
     delivery finds what the first one made. `repeat_of_inbound_lead_id` names the inbound
     lead that made the CRM lead this person already has: the new inquiry is recorded on it
     instead of a second lead.
+
+    `savepoint=False`: the caller wraps this call in a savepoint of its own (a batch of
+    deliveries, one savepoint per lead), so no second one is taken here; a failure then
+    rolls back the caller's savepoint.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         existing = Lead.objects.filter(inbound_lead_id=routed.inbound_lead_id).first()
         if existing is not None:
             return existing
@@ -155,7 +174,10 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
             if lead is not None:
                 return _record_inquiry(lead=lead, routed=routed, now=_now(now))
         now = _now(now)
-        lead = Lead.objects.create(
+        cadence, steps = default_enrolment()
+        time_zone = (routed.time_zone if routed.time_zone is not None
+                     else _time_zone_of(routed.zip_code))
+        lead = Lead(
             inbound_lead_id=routed.inbound_lead_id, agent_id=agent.pk,
             first_name=routed.first_name, last_name=routed.last_name, email=routed.email,
             phone=routed.phone, zip_code=routed.zip_code, intent=routed.intent,
@@ -164,13 +186,15 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
             source_name=routed.source_name, campaign=routed.campaign, consent=routed.consent,
             reservation_id=routed.reservation_id, cost_cents=routed.cost_cents,
             routing_note=routed.routing_note, created_at=now, last_inquiry_at=now,
-            stage_changed_at=now, time_zone=_time_zone_of(routed.zip_code))
+            stage_changed_at=now, time_zone=time_zone)
+        # enrolled in the default cadence as it is written (one INSERT, no UPDATE after)
+        engine.begin_run(lead, cadence, steps, now)
+        lead.save(force_insert=True)
         if routed.consent:
             ConsentEvent.objects.create(lead=lead, kind=ConsentEvent.Kind.GIVEN, via="intake",
                                         channels=["call", "text", "email"],
                                         evidence=routed.consent, created_at=now)
-        _enrol_new(lead, now)
-        _announce(lead)
+        _announce(lead, engine.first_task(lead, steps, now))
     logger.info("crm.lead_received", extra={"lead": lead.pk, "agent": agent.pk,
                                             "inbound_lead": routed.inbound_lead_id})
     return lead

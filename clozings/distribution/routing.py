@@ -7,11 +7,15 @@ two workers never wait for each other's leads), then every territory's fair-shar
 is locked in territory id order and every capped agent's seat in seat id order (a stable
 order, so two batches never deadlock), and each lead's decision is taken in memory. Then
 the leads are delivered brokerage by brokerage: one switch into the brokerage's schema,
-each lead's CRM lead written through crm's one service inside a savepoint of its own (a
-bad lead is rolled back alone, its fair-share credit given back, and it stays `received`
-for the sweeper), then the agents' notifications queued and the ledger marked in one
-statement. A retry finds the lead delivered and does nothing; were it to get as far as
-the CRM again, the unique inbound lead id there gives back the first CRM lead.
+each lead's CRM lead and its agent's notification written inside a savepoint of its own
+(crm's one service takes none of its own then; a bad lead is rolled back alone, its
+fair-share credit given back, and it stays `received` for the sweeper). The CRM's
+follow-up facts for these lines are kept (`receivers.projections_kept`) and written with
+the ledger, every line of the batch in one pipelined statement that also names its
+brokerage; the batch's mail and texts go out by one task each after commit
+(`notifications.announced_together`). A retry finds the lead delivered and does nothing;
+were it to get as far as the CRM again, the unique inbound lead id there gives back the
+first CRM lead.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clozings.crm import services as crm_services
-from clozings.distribution import fair_share, notifications
+from clozings.distribution import fair_share, notifications, receivers
 from clozings.distribution.models import InboundLead, RoutingState
 from clozings.platform.errors import Conflict, NotFound
 from clozings.platform.tenancy import in_schema
@@ -92,7 +96,8 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
     return leads
 
 
-def _routed_lead(lead: InboundLead, reservation_id: int | None) -> crm_services.RoutedLead:
+def _routed_lead(lead: InboundLead, reservation_id: int | None,
+                 time_zone: str | None = None) -> crm_services.RoutedLead:
     return crm_services.RoutedLead(
         inbound_lead_id=lead.pk, first_name=lead.first_name, last_name=lead.last_name,
         email=lead.email, phone=lead.phone, zip_code=lead.zip_code, intent=lead.intent,
@@ -100,24 +105,34 @@ def _routed_lead(lead: InboundLead, reservation_id: int | None) -> crm_services.
         timeframe=lead.timeframe, message=lead.message, campaign=lead.campaign,
         consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at,
         reservation_id=reservation_id, cost_cents=lead.source.cost_per_lead_cents,
-        routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "")
+        routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "",
+        time_zone=time_zone)
 
 
 _LEDGER_FIELDS = ("status", "routing_log", "routed_at", "brokerage", "seat", "reservation",
                   "is_repeat", "delivered_at")
 
 
-def _mark_ledger(leads: list[InboundLead]) -> None:
-    """Write the routing outcome of `leads` (locked) in one statement (pipelined)."""
-    if not leads:
-        return
-    fields = [InboundLead._meta.get_field(name) for name in _LEDGER_FIELDS]
-    columns = ", ".join(f'"{f.column}" = %s' for f in fields)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {InboundLead._meta.db_table} SET {columns} WHERE id = %s",
-            [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields]
-             + [lead.pk] for lead in leads])
+def _mark_ledger(leads: list[InboundLead], facts: dict[int, dict] | None = None) -> None:
+    """Write the routing outcome of `leads` (locked) in one statement (pipelined), with the
+    CRM's follow-up facts kept for them (`receivers.projections_kept`: those of a lead
+    delivered to the brokerage whose schema announced them) in the same UPDATE."""
+    facts = facts or {}
+    for names, rows in ((_LEDGER_FIELDS, [lead for lead in leads if lead.pk not in facts]),
+                        (_LEDGER_FIELDS + receivers.PROJECTED_FIELDS,
+                         [lead for lead in leads if lead.pk in facts])):
+        if not rows:
+            continue
+        for lead in rows:
+            for name, value in facts.get(lead.pk, {}).items():
+                setattr(lead, name, value)
+        fields = [InboundLead._meta.get_field(name) for name in names]
+        columns = ", ".join(f'"{f.column}" = %s' for f in fields)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {InboundLead._meta.db_table} SET {columns} WHERE id = %s",
+                [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields]
+                 + [lead.pk] for lead in rows])
 
 
 def _route_locked(leads: list[InboundLead]) -> None:
@@ -143,35 +158,48 @@ def _route_locked(leads: list[InboundLead]) -> None:
             groups[decision.seat.brokerage_id].append((lead, decision))
     known = notifications.announced([(lead, decision.seat) for group in groups.values()
                                      for lead, decision in group]) if groups else None
-    for group in groups.values():
-        with in_schema(group[0][1].seat.brokerage.schema_name):
-            for lead, decision in group:
-                try:
-                    with transaction.atomic():
-                        _write(lead=lead, decision=decision, known=known)
-                except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
-                    logger.exception("lead.delivery_failed", extra={
-                        "inbound_lead": lead.pk, "seat": decision.seat.pk})
-                    batch.give_back(lead, decision)
-                    continue
-                _mark_delivered(lead=lead, decision=decision, now=now)
-                done.append(lead)
+    facts: dict[int, dict] = {}
+    with notifications.announced_together():
+        for group in groups.values():
+            schema = group[0][1].seat.brokerage.schema_name
+            with in_schema(schema), receivers.projections_kept(
+                    schema=schema, inbound_lead_ids=[lead.pk for lead, _ in group]) as kept:
+                for lead, decision in group:
+                    before = dict(kept)
+                    try:
+                        with transaction.atomic():
+                            _write(lead=lead, decision=decision, known=known,
+                                   time_zone=batch.time_zone(lead.zip_code))
+                    except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
+                        logger.exception("lead.delivery_failed", extra={
+                            "inbound_lead": lead.pk, "seat": decision.seat.pk})
+                        kept.clear()
+                        kept.update(before)
+                        batch.give_back(lead, decision)
+                        continue
+                    _mark_delivered(lead=lead, decision=decision, now=now)
+                    done.append(lead)
+                delivered = {lead.pk for lead in done}
+                facts.update((pk, value) for pk, value in kept.items() if pk in delivered)
     batch.save()
-    _mark_ledger(done)
+    _mark_ledger(done, facts)
     for lead, decision in decided:
         logger.info("lead.routed", extra={
             "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
             "brokerage": lead.brokerage_id, "seat": lead.seat_id})
 
 
-def _write(*, lead: InboundLead, decision: Decision, known) -> None:
-    """The CRM lead (the connection in the brokerage's schema) and the agent's
-    notification (public tables, found through the search path)."""
+def _write(*, lead: InboundLead, decision: Decision, known, time_zone: str | None) -> None:
+    """The CRM lead (the connection in the brokerage's schema, inside the caller's
+    savepoint) and the agent's notification (public tables, found through the search
+    path). The ledger line is named for the brokerage when the batch marks it, with the
+    follow-up facts the CRM announced (kept: `receivers.projections_kept`)."""
     repeat_of = decision.repeat_of
-    _name_brokerage(lead, decision.seat)
     crm_lead = crm_services.receive_routed_lead(
-        routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None),
-        agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None)
+        routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None,
+                            time_zone),
+        agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None,
+        savepoint=False)
     notifications.notify_delivery(lead=lead, seat=decision.seat, crm_lead_id=crm_lead.pk,
                                   known=known)
 
@@ -179,8 +207,8 @@ def _write(*, lead: InboundLead, decision: Decision, known) -> None:
 def _name_brokerage(lead: InboundLead, seat: Seat) -> None:
     """The CRM projects its follow-up facts (receivers.project_followup) only onto a ledger
     line of the brokerage whose schema writes them: name the brokerage before it writes
-    (inside the delivery's savepoint, so a failed delivery leaves the line as it was).
-    The batch path sets `lead.brokerage` in memory before it writes: ask the row.)"""
+    (inside the delivery's transaction, so a failed delivery leaves the line as it was).
+    The batch path names it when it marks the line, the facts kept until then.)"""
     InboundLead.objects.filter(pk=lead.pk).exclude(brokerage_id=seat.brokerage_id).update(
         brokerage=seat.brokerage)
 
@@ -310,6 +338,11 @@ class _Routing:
                  .values_list("pk", flat=True))
         return cls(now=now, holders=holders, states=states)
 
+    def time_zone(self, zip_code: str) -> str | None:
+        """The ZIP's time zone from the catalogue (None: no holder, not loaded here)."""
+        holders = self.holders.get(zip_code)
+        return (holders[0].territory.time_zone or "") if holders else None
+
     def count(self, seat: Seat, since: datetime) -> int:
         """The agent's leads routed since `since`, with those given them in this batch."""
         key = (seat.pk, since)
@@ -438,9 +471,18 @@ class _Routing:
         self.taken[decision.seat.pk] -= 1
 
     def save(self) -> None:
-        for territory_id in sorted(self.touched):
-            self.states[territory_id].save(update_fields=["credits", "decisions",
-                                                          "updated_at"])
+        """The changed fair-share states, in one statement (pipelined)."""
+        states = [self.states[territory_id] for territory_id in sorted(self.touched)]
+        if not states:
+            return
+        fields = [RoutingState._meta.get_field(name)
+                  for name in ("credits", "decisions", "updated_at")]
+        columns = ", ".join(f'"{f.column}" = %s' for f in fields)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {RoutingState._meta.db_table} SET {columns} WHERE id = %s",
+                [[f.get_db_prep_save(getattr(state, f.attname), connection) for f in fields]
+                 + [state.pk] for state in states])
 
 
 def decide(*, lead: InboundLead, now: datetime, zip_code: str | None = None,
