@@ -37,7 +37,7 @@ from clozings.crm import services as crm_services
 from clozings.distribution import fair_share, notifications, receivers
 from clozings.distribution.models import InboundLead, RoutingState
 from clozings.platform.errors import Conflict, NotFound
-from clozings.platform.tenancy import in_schema
+from clozings.platform.tenancy import enqueue_now, in_schema
 from clozings.tenants.models import Seat
 from clozings.territories import selectors as territory_selectors
 from clozings.territories.models import Reservation, Territory
@@ -79,20 +79,51 @@ def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
 
 def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> list[InboundLead]:
     """Route and deliver up to `limit` waiting leads in one transaction: `first_id` (the
-    lead a task names) first when it is still waiting, then the oldest waiting ones. Leads
-    another worker holds are skipped (SKIP LOCKED), never waited for: it is routing them,
-    and should it die they are waiting again for the next task or the sweeper. Returns the
-    leads taken (each delivered, orphaned, or still `received` when its delivery failed)."""
+    lead a task names) first when it is still waiting, then the oldest waiting ones, among
+    the ZIPs this batch holds. It holds the fair-share states of at most half `limit` of
+    the territories the oldest waiting leads are in (SKIP LOCKED: those another worker
+    holds are left to it, so two workers route different territories side by side), and
+    ZIPs nobody holds. Leads another worker holds are skipped (SKIP LOCKED), never waited
+    for: it is routing them, and should it die they are waiting again for the next task
+    or the sweeper. When `first_id`'s territory is another worker's just now, the lead is
+    sent again after commit (the other batch may not have taken it); with nothing else to
+    do, the batch waits for that territory instead. Returns the leads taken (each
+    delivered, orphaned, or still `received` when its delivery failed)."""
     limit = limit or settings.LEAD_ROUTING_BATCH
     waiting = (InboundLead.objects.select_for_update(of=("self",), skip_locked=True)
                .select_related("source").filter(status=STATUS.RECEIVED))
+    first_zip = None
+    if first_id is not None:
+        first_zip = (InboundLead.objects.filter(pk=first_id, status=STATUS.RECEIVED)
+                     .values_list("zip_code", flat=True).first())
+    again = False
     with transaction.atomic():
-        leads = list(waiting.filter(pk=first_id)) if first_id is not None else []
+        now = timezone.now()
+        zips = list(dict.fromkeys(
+            ([first_zip] if first_zip is not None else [])
+            + list(InboundLead.objects.filter(status=STATUS.RECEIVED)
+                   .order_by("received_at", "id").values_list("zip_code", flat=True)
+                   [:2 * limit])))
+        if not zips:
+            return []
+        batch = _Routing.lock(zip_codes=zips, now=now, most=max(1, limit // 2))
+        if first_zip is not None and first_zip not in batch.routable:
+            if batch.states or batch.routable:
+                again = True  # another worker routes that territory now: send it again
+            else:  # nothing else to do: wait for that territory, as a single lead would
+                batch = _Routing.lock(zip_codes={first_zip}, now=now)
+        leads = (list(waiting.filter(pk=first_id)) if first_zip in batch.routable else [])
         if len(leads) < limit:
-            others = waiting.exclude(pk=first_id) if first_id is not None else waiting
+            others = waiting.filter(zip_code__in=batch.routable)
+            if leads:
+                others = others.exclude(pk=first_id)
             leads += list(others.order_by("received_at", "id")[:limit - len(leads)])
         if leads:
-            _route_locked(leads)
+            _route_locked(leads, batch)
+    if again:
+        from clozings.distribution.tasks import route_lead as task  # tasks import this
+
+        enqueue_now(task, inbound_lead_id=first_id)
     return leads
 
 
@@ -135,12 +166,15 @@ def _mark_ledger(leads: list[InboundLead], facts: dict[int, dict] | None = None)
                  + [lead.pk] for lead in rows])
 
 
-def _route_locked(leads: list[InboundLead]) -> None:
+def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> None:
     """Decide for every lead (locked, `received`), then deliver them brokerage by
     brokerage, each in a savepoint of its own; then the ledger (inside the caller's
-    transaction). A lead whose delivery fails is rolled back alone and stays `received`."""
-    now = timezone.now()
-    batch = _Routing.lock(zip_codes={lead.zip_code for lead in leads}, now=now)
+    transaction). A lead whose delivery fails is rolled back alone and stays `received`.
+    `batch`: the routing state already locked for the leads' ZIPs (else locked here)."""
+    if batch is None:
+        batch = _Routing.lock(zip_codes={lead.zip_code for lead in leads},
+                              now=timezone.now())
+    now = batch.now
     batch.remember_people(leads)
     groups: dict[int, list[tuple[InboundLead, Decision]]] = defaultdict(list)
     done: list[InboundLead] = []
@@ -295,6 +329,23 @@ def _locked_state(territory: Territory) -> RoutingState:
 MISSED_SLA = "the agent had this lead and did not touch it within the first-touch SLA"
 
 
+def _skip_locked_states(territory_ids: list[int], holders: dict[str, list[Reservation]],
+                        first_zip: str, most: int) -> dict[int, RoutingState]:
+    """At most `most` of these territories' states, none another transaction holds: the
+    first ZIP's first, then in territory id order (SKIP LOCKED: never waits)."""
+    locked = RoutingState.objects.select_for_update(skip_locked=True)
+    states: dict[int, RoutingState] = {}
+    first = holders.get(first_zip)
+    if first:
+        states = {state.territory_id: state
+                  for state in locked.filter(territory_id=first[0].territory_id)}
+    rest = [pk for pk in territory_ids if pk not in states]
+    if rest and len(states) < most:
+        states.update((state.territory_id, state) for state in locked.filter(
+            territory_id__in=rest).order_by("territory_id")[:most - len(states)])
+    return states
+
+
 @dataclass
 class _Routing:
     """What the decisions of one transaction share: the ZIPs' holders, their territories'
@@ -310,24 +361,38 @@ class _Routing:
     known: list[InboundLead] = field(default_factory=list)  # delivered leads, people
     touched: set[int] = field(default_factory=set)  # territories whose state changed
     given: dict[int, tuple[int, dict[str, Fraction]]] = field(default_factory=dict)
+    routable: frozenset[str] = frozenset()  # the ZIPs whose leads this batch may route
 
     @classmethod
-    def lock(cls, *, zip_codes, now: datetime) -> _Routing:
+    def lock(cls, *, zip_codes, now: datetime, most: int | None = None) -> _Routing:
+        """Lock the fair-share states of the ZIPs' territories (in territory id order,
+        waiting for them) and their capped agents' seats. `most`: at most that many
+        states, skipping those another transaction holds (first ZIP first): only the
+        ZIPs in `routable` may be routed then."""
         holders: dict[str, list[Reservation]] = defaultdict(list)
         for reservation in (Reservation.objects.filter(territory__zip_code__in=set(zip_codes))
                             .exclude(status=Reservation.Status.RELEASED)
                             .select_related("seat__brokerage", "seat__user", "brokerage",
                                             "territory").order_by("activated_at", "id")):
             holders[reservation.territory.zip_code].append(reservation)
+        unheld = set(zip_codes) - set(holders)
         every = [r for rows in holders.values() for r in rows]
         territory_ids = sorted({r.territory_id for r in every})
         states = {}
         if territory_ids:
             RoutingState.objects.bulk_create(
                 [RoutingState(territory_id=pk) for pk in territory_ids], ignore_conflicts=True)
-            states = {state.territory_id: state for state in RoutingState.objects
-                      .select_for_update().filter(territory_id__in=territory_ids)
-                      .order_by("territory_id")}
+            if most is None:
+                states = {state.territory_id: state for state in RoutingState.objects
+                          .select_for_update().filter(territory_id__in=territory_ids)
+                          .order_by("territory_id")}
+            else:
+                states = _skip_locked_states(territory_ids, holders, list(zip_codes)[0],
+                                             most)
+                holders = defaultdict(list, {
+                    zip_code: rows for zip_code, rows in holders.items()
+                    if rows[0].territory_id in states})
+                every = [r for rows in holders.values() for r in rows]
         # A capped agent may hold other ZIPs routed at this moment by other workers: their
         # count and these decisions are taken under the seat's lock (always in id order,
         # after the territories').
@@ -336,7 +401,8 @@ class _Routing:
         if capped:
             list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
                  .values_list("pk", flat=True))
-        return cls(now=now, holders=holders, states=states)
+        return cls(now=now, holders=holders, states=states,
+                   routable=frozenset(holders) | unheld)
 
     def time_zone(self, zip_code: str) -> str | None:
         """The ZIP's time zone from the catalogue (None: no holder, not loaded here)."""
