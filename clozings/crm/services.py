@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clozings.crm import cadence as engine
+from clozings.crm import reminders
 from clozings.crm.models import (
     AUTOMATED_CHANNELS,
     Activity,
@@ -35,6 +36,7 @@ from clozings.crm.models import (
     StageChange,
     Task,
 )
+from clozings.crm.selectors import RoutedContext
 from clozings.crm.signals import followup_changed, lead_touched, stage_changed
 from clozings.platform.errors import Conflict, NotFound
 from clozings.tenants.models import Seat
@@ -151,7 +153,8 @@ class RoutedLead:
 
 def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
                         repeat_of_inbound_lead_id: int | None = None,
-                        now: datetime | None = None, savepoint: bool = True) -> Lead:
+                        now: datetime | None = None, savepoint: bool = True,
+                        context: RoutedContext | None = None) -> Lead:
     """Put a routed lead in the agent's CRM, enrolled in the brokerage's default cadence
     with a first task "Call now" due at once; its time zone from the ZIP catalogue; the
     consent that came with it recorded as a ConsentEvent (given, via intake).
@@ -163,18 +166,22 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
 
     `savepoint=False`: the caller wraps this call in a savepoint of its own (a batch of
     deliveries, one savepoint per lead), so no second one is taken here; a failure then
-    rolls back the caller's savepoint.
+    rolls back the caller's savepoint. `context`: what a batch read for this brokerage
+    (`selectors.routed_lead_context`, in this transaction, the inbound leads locked): a lead
+    it does not list as received is not looked for again, and its default cadence is used.
     """
     with transaction.atomic(savepoint=savepoint):
-        existing = Lead.objects.filter(inbound_lead_id=routed.inbound_lead_id).first()
-        if existing is not None:
-            return existing
+        if context is None or routed.inbound_lead_id in context.received:
+            existing = Lead.objects.filter(inbound_lead_id=routed.inbound_lead_id).first()
+            if existing is not None:
+                return existing
         if repeat_of_inbound_lead_id is not None:
             lead = _lead_of_inbound(repeat_of_inbound_lead_id)
             if lead is not None:
                 return _record_inquiry(lead=lead, routed=routed, now=_now(now))
         now = _now(now)
-        cadence, steps = default_enrolment()
+        cadence, steps = (default_enrolment() if context is None
+                          else (context.cadence, list(context.steps)))
         time_zone = (routed.time_zone if routed.time_zone is not None
                      else _time_zone_of(routed.zip_code))
         lead = Lead(
@@ -198,6 +205,12 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
     logger.info("crm.lead_received", extra={"lead": lead.pk, "agent": agent.pk,
                                             "inbound_lead": routed.inbound_lead_id})
     return lead
+
+
+def receiving_together():
+    """A context manager for a batch of `receive_routed_lead` calls in one transaction
+    (across brokerages): their tasks' reminder wake-ups are written once at its end."""
+    return reminders.wakes_together()
 
 
 def _enrol_new(lead: Lead, now: datetime) -> Task | None:

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clozings.crm import selectors as crm_selectors
 from clozings.crm import services as crm_services
 from clozings.distribution import fair_share, notifications, receivers
 from clozings.distribution.models import InboundLead, RoutingState
@@ -193,7 +194,10 @@ def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> No
     known = notifications.announced([(lead, decision.seat) for group in groups.values()
                                      for lead, decision in group]) if groups else None
     facts: dict[int, dict] = {}
-    with notifications.announced_together():
+    contexts = crm_selectors.routed_lead_context(inbound_lead_ids={
+        group[0][1].seat.brokerage.schema_name: [lead.pk for lead, _ in group]
+        for group in groups.values()})
+    with notifications.announced_together(), crm_services.receiving_together():
         for group in groups.values():
             schema = group[0][1].seat.brokerage.schema_name
             with in_schema(schema), receivers.projections_kept(
@@ -203,7 +207,8 @@ def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> No
                     try:
                         with transaction.atomic():
                             _write(lead=lead, decision=decision, known=known,
-                                   time_zone=batch.time_zone(lead.zip_code))
+                                   time_zone=batch.time_zone(lead.zip_code),
+                                   context=contexts[schema])
                     except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
                         logger.exception("lead.delivery_failed", extra={
                             "inbound_lead": lead.pk, "seat": decision.seat.pk})
@@ -223,7 +228,8 @@ def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> No
             "brokerage": lead.brokerage_id, "seat": lead.seat_id})
 
 
-def _write(*, lead: InboundLead, decision: Decision, known, time_zone: str | None) -> None:
+def _write(*, lead: InboundLead, decision: Decision, known, time_zone: str | None,
+           context: crm_selectors.RoutedContext) -> None:
     """The CRM lead (the connection in the brokerage's schema, inside the caller's
     savepoint) and the agent's notification (public tables, found through the search
     path). The ledger line is named for the brokerage when the batch marks it, with the
@@ -233,7 +239,7 @@ def _write(*, lead: InboundLead, decision: Decision, known, time_zone: str | Non
         routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None,
                             time_zone),
         agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None,
-        savepoint=False)
+        savepoint=False, context=context)
     notifications.notify_delivery(lead=lead, seat=decision.seat, crm_lead_id=crm_lead.pk,
                                   known=known)
 
