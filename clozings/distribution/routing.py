@@ -93,26 +93,26 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
     limit = limit or settings.LEAD_ROUTING_BATCH
     waiting = (InboundLead.objects.select_for_update(of=("self",), skip_locked=True)
                .select_related("source").filter(status=STATUS.RECEIVED))
-    first_zip = None
-    if first_id is not None:
+    # The ZIPs of the oldest waiting leads (read without locks, outside the transaction: a
+    # task that finds nothing waiting costs one query)
+    oldest = dict(InboundLead.objects.filter(status=STATUS.RECEIVED)
+                  .order_by("received_at", "id").values_list("id", "zip_code")[:2 * limit])
+    first_zip = oldest.get(first_id) if first_id is not None else None
+    if first_id is not None and first_zip is None and len(oldest) == 2 * limit:
         first_zip = (InboundLead.objects.filter(pk=first_id, status=STATUS.RECEIVED)
                      .values_list("zip_code", flat=True).first())
+    zips = list(dict.fromkeys(([first_zip] if first_zip is not None else [])
+                              + list(oldest.values())))
+    if not zips:
+        return []
     again = False
     with transaction.atomic():
-        now = timezone.now()
-        zips = list(dict.fromkeys(
-            ([first_zip] if first_zip is not None else [])
-            + list(InboundLead.objects.filter(status=STATUS.RECEIVED)
-                   .order_by("received_at", "id").values_list("zip_code", flat=True)
-                   [:2 * limit])))
-        if not zips:
-            return []
-        batch = _Routing.lock(zip_codes=zips, now=now, most=max(1, limit // 2))
+        batch = _Routing.lock(zip_codes=zips, now=timezone.now(), most=max(1, limit // 2))
         if first_zip is not None and first_zip not in batch.routable:
             if batch.states or batch.routable:
                 again = True  # another worker routes that territory now: send it again
             else:  # nothing else to do: wait for that territory, as a single lead would
-                batch = _Routing.lock(zip_codes={first_zip}, now=now)
+                batch = _Routing.lock(zip_codes={first_zip}, now=batch.now)
         leads = (list(waiting.filter(pk=first_id)) if first_zip in batch.routable else [])
         if len(leads) < limit:
             others = waiting.filter(zip_code__in=batch.routable)
