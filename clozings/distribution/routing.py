@@ -1,15 +1,21 @@
 """Routing and delivery: which holder of the ZIP gets a lead, and writing it into that
 brokerage's CRM, exactly once.
 
-Leads are routed in small batches, one transaction per batch (`route_waiting`): up to
-`limit` waiting leads are locked (the one a task names first, the rest SKIP LOCKED so that
-two workers never wait for each other's leads), then every territory's fair-share state
-is locked in territory id order and every capped agent's seat in seat id order (a stable
-order, so two batches never deadlock), and each lead's decision is taken in memory. Then
+Leads are routed in small batches, one transaction per batch (`route_waiting`): the
+fair-share states of up to half `limit` of the territories the oldest waiting leads are in
+are locked, SKIP LOCKED (so two workers route different territories side by side, and
+never wait for each other), then up to `limit` waiting leads of those ZIPs (and of ZIPs
+nobody holds; the one a task names first, the rest SKIP LOCKED), then every capped
+agent's seat in seat id order (a stable order, so two batches never deadlock), and each
+lead's decision is taken in memory. (One lead alone, `route_lead`, waits for its
+territory's state.) Then
 the leads are delivered brokerage by brokerage: one switch into the brokerage's schema,
-each lead's CRM lead and its agent's notification written inside a savepoint of its own
-(crm's one service takes none of its own then; a bad lead is rolled back alone, its
-fair-share credit given back, and it stays `received` for the sweeper). The CRM's
+each lead's CRM lead and its agent's notification written through crm's one service
+(which takes no savepoint of its own then), all in one savepoint; should a lead fail, that
+savepoint is rolled back and the leads are delivered again each in a savepoint of its own
+(a bad lead is rolled back alone, its fair-share credit given back, and it stays
+`received` for the sweeper). What the CRMs hold already and their default cadences are
+read for the whole batch at once (`crm.selectors.routed_lead_context`). The CRM's
 follow-up facts for these lines are kept (`receivers.projections_kept`) and written with
 the ledger, every line of the batch in one pipelined statement that also names its
 brokerage; the batch's mail and texts go out by one task each after commit
@@ -193,22 +199,51 @@ def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> No
             groups[decision.seat.brokerage_id].append((lead, decision))
     known = notifications.announced([(lead, decision.seat) for group in groups.values()
                                      for lead, decision in group]) if groups else None
-    facts: dict[int, dict] = {}
     contexts = crm_selectors.routed_lead_context(inbound_lead_ids={
         group[0][1].seat.brokerage.schema_name: [lead.pk for lead, _ in group]
         for group in groups.values()})
     with notifications.announced_together(), crm_services.receiving_together():
-        for group in groups.values():
-            schema = group[0][1].seat.brokerage.schema_name
-            with in_schema(schema), receivers.projections_kept(
-                    schema=schema, inbound_lead_ids=[lead.pk for lead, _ in group]) as kept:
-                for lead, decision in group:
+        try:  # all at once, in one savepoint; should any lead fail, again one by one
+            with transaction.atomic():
+                delivered, facts = _deliver_groups(groups, batch, known, contexts, alone=False)
+        except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
+            for group in groups.values():
+                for lead, _ in group:
+                    lead.status = STATUS.RECEIVED
+            delivered, facts = _deliver_groups(groups, batch, known, contexts, alone=True)
+    done += delivered
+    batch.save()
+    _mark_ledger(done, facts)
+    for lead, decision in decided:
+        logger.info("lead.routed", extra={
+            "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
+            "brokerage": lead.brokerage_id, "seat": lead.seat_id})
+
+
+def _deliver_groups(groups: dict[int, list[tuple[InboundLead, Decision]]], batch: _Routing,
+                    known, contexts: dict[str, crm_selectors.RoutedContext], *, alone: bool,
+                    ) -> tuple[list[InboundLead], dict[int, dict]]:
+    """Deliver the decided leads brokerage by brokerage: (those delivered, the follow-up
+    facts kept for them). `alone`: each lead in a savepoint of its own, a failed one rolled
+    back alone (its decision given back); else the first failure raises (the caller's
+    savepoint undoes them all, and it delivers them again one by one)."""
+    done: list[InboundLead] = []
+    facts: dict[int, dict] = {}
+    for group in groups.values():
+        schema = group[0][1].seat.brokerage.schema_name
+        with in_schema(schema), receivers.projections_kept(
+                schema=schema, inbound_lead_ids=[lead.pk for lead, _ in group]) as kept:
+            for lead, decision in group:
+                write = {"lead": lead, "decision": decision, "known": known,
+                         "time_zone": batch.time_zone(lead.zip_code),
+                         "context": contexts[schema]}
+                if not alone:
+                    _write(**write)
+                else:
                     before = dict(kept)
                     try:
                         with transaction.atomic():
-                            _write(lead=lead, decision=decision, known=known,
-                                   time_zone=batch.time_zone(lead.zip_code),
-                                   context=contexts[schema])
+                            _write(**write)
                     except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
                         logger.exception("lead.delivery_failed", extra={
                             "inbound_lead": lead.pk, "seat": decision.seat.pk})
@@ -216,16 +251,10 @@ def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> No
                         kept.update(before)
                         batch.give_back(lead, decision)
                         continue
-                    _mark_delivered(lead=lead, decision=decision, now=now)
-                    done.append(lead)
-                delivered = {lead.pk for lead in done}
-                facts.update((pk, value) for pk, value in kept.items() if pk in delivered)
-    batch.save()
-    _mark_ledger(done, facts)
-    for lead, decision in decided:
-        logger.info("lead.routed", extra={
-            "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
-            "brokerage": lead.brokerage_id, "seat": lead.seat_id})
+                _mark_delivered(lead=lead, decision=decision, now=batch.now)
+                done.append(lead)
+            facts.update(kept)
+    return done, facts
 
 
 def _write(*, lead: InboundLead, decision: Decision, known, time_zone: str | None,
