@@ -75,13 +75,18 @@ def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
     """Route a received lead and deliver it; a lead already past `received` is left as it
     is (a retried or duplicate task). Returns the lead, or None when there is no such lead.
     (Waits for a worker that holds the lead; `route_waiting` does not.)"""
+    return _route_one(inbound_lead_id)[0]
+
+
+def _route_one(inbound_lead_id: int) -> tuple[InboundLead | None, bool]:
+    """`route_lead`, and whether it routed the lead (False: none, or past `received`)."""
     with transaction.atomic():
         lead = (InboundLead.objects.select_for_update(of=("self",))
                 .select_related("source").filter(pk=inbound_lead_id).first())
         if lead is None or lead.status != STATUS.RECEIVED:
-            return lead
+            return lead, False
         _route_locked([lead])
-    return lead
+    return lead, True
 
 
 def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> list[InboundLead]:
@@ -93,9 +98,10 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
     ZIPs nobody holds. Leads another worker holds are skipped (SKIP LOCKED), never waited
     for: it is routing them, and should it die they are waiting again for the next task
     or the sweeper. When `first_id`'s territory is another worker's just now, the lead is
-    sent again after commit (the other batch may not have taken it); with nothing else to
-    do, the batch waits for that territory instead. Returns the leads taken (each
-    delivered, orphaned, or still `received` when its delivery failed)."""
+    sent again after commit (the other batch may not have taken it); with nothing else
+    routed, it is routed alone after the batch, waiting as `route_lead` does. Returns the
+    leads taken (each delivered, orphaned, or still `received` when its delivery
+    failed)."""
     limit = limit or settings.LEAD_ROUTING_BATCH
     waiting = (InboundLead.objects.select_for_update(of=("self",), skip_locked=True)
                .select_related("source").filter(status=STATUS.RECEIVED))
@@ -111,14 +117,8 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
                               + list(oldest.values())))
     if not zips:
         return []
-    again = False
     with transaction.atomic():
         batch = _Routing.lock(zip_codes=zips, now=timezone.now(), most=max(1, limit // 2))
-        if first_zip is not None and first_zip not in batch.routable:
-            if batch.states or batch.routable:
-                again = True  # another worker routes that territory now: send it again
-            else:  # nothing else to do: wait for that territory, as a single lead would
-                batch = _Routing.lock(zip_codes={first_zip}, now=batch.now)
         leads = (list(waiting.filter(pk=first_id)) if first_zip in batch.routable else [])
         if len(leads) < limit:
             others = waiting.filter(zip_code__in=batch.routable)
@@ -127,10 +127,15 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
             leads += list(others.order_by("received_at", "id")[:limit - len(leads)])
         if leads:
             _route_locked(leads, batch)
-    if again:
-        from clozings.distribution.tasks import route_lead as task  # tasks import this
+    if first_zip is None or first_zip in batch.routable:
+        return leads
+    if not leads:  # nothing else to do: wait for that lead and territory, as route_lead does
+        lead, taken = _route_one(first_id)
+        return [lead] if taken else []
+    # another worker routes that territory now and may not have taken the lead: again
+    from clozings.distribution.tasks import route_lead as task  # tasks import this module
 
-        enqueue_now(task, inbound_lead_id=first_id)
+    enqueue_now(task, inbound_lead_id=first_id)
     return leads
 
 

@@ -104,3 +104,55 @@ def test_a_batch_leaves_a_territory_another_worker_holds_and_sends_its_lead_agai
     app.control.purge()
     assert [lead.pk for lead in route_waiting(first_id=busy.pk, limit=10)] == [busy.pk]
     assert InboundLead.objects.get(pk=busy.pk).status == "delivered"
+
+
+def test_a_task_with_nothing_else_to_route_waits_for_its_leads_busy_territory(seats):
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from clozings.distribution.routing import route_waiting
+    from clozings.territories.models import Territory
+
+    (agent,) = seats.make(1)
+    active_reservation(agent, "10001")
+    busy = take(lead_source().source, 1, zip_code="10001")
+    territory = Territory.objects.get(zip_code="10001")
+    RoutingState.objects.get_or_create(territory=territory)
+    locked, release = threading.Event(), threading.Event()
+    taken: list = []
+
+    def another_worker() -> None:  # holds 10001's fair-share state, as a batch routing it
+        try:
+            with transaction.atomic():
+                RoutingState.objects.select_for_update().get(territory=territory)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def task() -> None:
+        try:
+            taken.extend(route_waiting(first_id=busy.pk, limit=10))
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=another_worker)
+    holder.start()
+    assert locked.wait(30)
+    routing = threading.Thread(target=task)
+    routing.start()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:  # until the task waits for that lock
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+    release.set()
+    holder.join()
+    routing.join()
+
+    assert [lead.pk for lead in taken] == [busy.pk]
+    assert InboundLead.objects.get(pk=busy.pk).status == "delivered"
