@@ -131,20 +131,33 @@ def advance(lead: Lead, done: Task | None, now: datetime) -> Task | None:
     return schedule_next(lead, now, after_position=after)
 
 
-def enrol(lead: Lead, cadence: Cadence | None, now: datetime) -> Task | None:
-    """Start a new run of `cadence` (the lead has no open task now) and make its first
-    step's task. Without a cadence (or one without steps): a personal "Call now"."""
+def begin_run(lead: Lead, cadence: Cadence | None, steps: list[CadenceStep],
+              now: datetime) -> None:
+    """Start a new run of `cadence` (whose `steps` are given) on the lead, in memory: the
+    caller saves it (`enrol`), or sets this before a new lead's INSERT."""
     lead.cadence = cadence
     lead.cadence_run += 1
     lead.cadence_started_at = now
-    steps = steps_of(cadence)
     lead.cadence_state = CadenceState.ACTIVE if steps else CadenceState.FINISHED
-    lead.save(update_fields=["cadence", "cadence_run", "cadence_started_at", "cadence_state"])
+
+
+def first_task(lead: Lead, steps: list[CadenceStep], now: datetime) -> Task | None:
+    """The task a run begun now starts with: its first step's, or without steps a personal
+    "Call now" (None for a lead that is not open)."""
     if not lead.is_open:
         return None
     if not steps:
         return _create(lead, title=FIRST_TASK_TITLE, channel=Channel.CALL, due_at=now, now=now)
     return step_task(lead, steps[0], now)
+
+
+def enrol(lead: Lead, cadence: Cadence | None, now: datetime) -> Task | None:
+    """Start a new run of `cadence` (the lead has no open task now) and make its first
+    step's task. Without a cadence (or one without steps): a personal "Call now"."""
+    steps = steps_of(cadence)
+    begin_run(lead, cadence, steps, now)
+    lead.save(update_fields=["cadence", "cadence_run", "cadence_started_at", "cadence_state"])
+    return first_task(lead, steps, now)
 
 
 def make_personal(task: Task, lead: Lead, *, title: str, channel: str,

@@ -16,6 +16,9 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -119,16 +122,47 @@ def send_due_digests(*, now: datetime | None = None) -> int:
 
 
 # --- overdue tasks ------------------------------------------------------------------------
+_WAKE = ("UPDATE public.tenants_brokerage SET next_reminder_due_at = %s "
+         "WHERE schema_name = %s AND (next_reminder_due_at IS NULL "
+         "OR next_reminder_due_at > %s)")
+# Wake-ups gathered by `wakes_together` (schema: earliest), written when it ends.
+_wakes: ContextVar[dict[str, datetime] | None] = ContextVar("reminder_wakes", default=None)
+
+
+@contextmanager
+def wakes_together() -> Iterator[None]:
+    """Personal tasks written inside the block (in one transaction: a batch of routed
+    leads across brokerages) lower their brokerages' wake-ups in one pipelined statement
+    when it ends, in schema order, instead of one UPDATE per task. A task rolled back with
+    its savepoint may leave its brokerage woken early: the run finds nothing and
+    recomputes. Nested blocks share the outer one's."""
+    if _wakes.get() is not None:
+        yield
+        return
+    wakes: dict[str, datetime] = {}
+    token = _wakes.set(wakes)
+    try:
+        yield
+    finally:
+        _wakes.reset(token)
+    if wakes:
+        with connection.cursor() as cursor:  # takes a row's lock only when lowering it
+            cursor.executemany(_WAKE, [[at, schema, at] for schema, at in sorted(wakes.items())])
+
+
 @receiver(post_save, sender=Task, dispatch_uid="crm.reminders.wake_on_task")
 def _wake_on_personal_task(sender, instance: Task, **kwargs) -> None:
     if not instance.is_automated and instance.completed_at is None \
             and instance.reminded_at is None:
         at = instance.due_at + overdue_after()
+        schema = connection.schema_name
+        wakes = _wakes.get()
+        if wakes is not None:
+            if schema not in wakes or at < wakes[schema]:
+                wakes[schema] = at
+            return
         with connection.cursor() as cursor:  # takes the row's lock only when lowering it
-            cursor.execute(
-                "UPDATE public.tenants_brokerage SET next_reminder_due_at = %s "
-                "WHERE schema_name = %s AND (next_reminder_due_at IS NULL "
-                "OR next_reminder_due_at > %s)", [at, connection.schema_name, at])
+            cursor.execute(_WAKE, [at, schema, at])
 
 
 def brokerages_with_overdue_work(*, now: datetime) -> list[str]:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from clozings.crm.models import AUTOMATED_CHANNELS, Activity, Cadence, Lead, StageChange, Task
+from clozings.crm.models import (
+    AUTOMATED_CHANNELS,
+    Activity,
+    Cadence,
+    CadenceStep,
+    Lead,
+    StageChange,
+    Task,
+)
 from clozings.tenants.models import Seat
 
 MY_LEADS_LIMIT = 100
@@ -33,6 +43,65 @@ def lead_id_of_inbound(*, inbound_lead_id: int) -> int | None:
     """The id of the CRM lead a public-ledger inbound lead made here, if any."""
     return (Lead.objects.filter(inbound_lead_id=inbound_lead_id)
             .values_list("pk", flat=True).first())
+
+
+# --- a batch of routed leads, read for many brokerages at once -------------------------------
+@dataclass(frozen=True)
+class RoutedContext:
+    """What one brokerage's CRM holds for a batch of routed leads: which of their inbound
+    lead ids it has already (as a lead or an inquiry), and its default cadence with its
+    steps in position order (what `services.receive_routed_lead` reads for each)."""
+
+    received: frozenset[int]
+    cadence: Cadence | None
+    steps: tuple[CadenceStep, ...]
+
+
+def routed_lead_context(*, inbound_lead_ids: dict[str, list[int]]) -> dict[str, RoutedContext]:
+    """`RoutedContext` of each brokerage schema named (with its batch's inbound lead ids):
+    two queries for them all, from whichever schema the connection is in. Read inside the
+    delivering transaction, the inbound leads locked, it stays true while they are."""
+    if not inbound_lead_ids:
+        return {}
+    quote = connection.ops.quote_name
+    received: dict[str, set[int]] = {schema: set() for schema in inbound_lead_ids}
+    parts, params = [], []
+    for schema, ids in inbound_lead_ids.items():
+        for model in (Lead, Activity):
+            parts.append(f"SELECT %s, inbound_lead_id FROM {quote(schema)}."
+                         f"{quote(model._meta.db_table)} WHERE inbound_lead_id = ANY(%s)")
+            params += [schema, list(ids)]
+    cadence_fields = Cadence._meta.concrete_fields
+    step_fields = CadenceStep._meta.concrete_fields
+    columns = ", ".join([f"c.{quote(f.column)}" for f in cadence_fields]
+                        + [f"s.{quote(f.column)}" for f in step_fields])
+    defaults, default_params = [], []
+    for schema in inbound_lead_ids:
+        defaults.append(
+            f"SELECT %s, {columns} FROM {quote(schema)}.{quote(Cadence._meta.db_table)} c "
+            f"LEFT JOIN {quote(schema)}.{quote(CadenceStep._meta.db_table)} s "
+            "ON s.cadence_id = c.id WHERE c.is_default AND c.archived_at IS NULL")
+        default_params.append(schema)
+    cadences: dict[str, Cadence] = {}
+    steps: dict[str, list[CadenceStep]] = {schema: [] for schema in inbound_lead_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for schema, inbound_lead_id in cursor.fetchall():
+            received[schema].add(inbound_lead_id)
+        cursor.execute(" UNION ALL ".join(defaults), default_params)
+        split = 1 + len(cadence_fields)
+        for row in cursor.fetchall():
+            schema = row[0]
+            if schema not in cadences:
+                cadences[schema] = Cadence.from_db(
+                    connection.alias, [f.attname for f in cadence_fields], row[1:split])
+            if row[split] is not None:
+                steps[schema].append(CadenceStep.from_db(
+                    connection.alias, [f.attname for f in step_fields], row[split:]))
+    return {schema: RoutedContext(
+        received=frozenset(received[schema]), cadence=cadences.get(schema),
+        steps=tuple(sorted(steps[schema], key=lambda step: step.position)))
+        for schema in inbound_lead_ids}
 
 
 # --- the CRM API's reads: what a seat may see (an agent their own, an admin all) ----------

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clozings.crm import cadence as engine
+from clozings.crm import reminders
 from clozings.crm.models import (
     AUTOMATED_CHANNELS,
     Activity,
@@ -35,6 +36,7 @@ from clozings.crm.models import (
     StageChange,
     Task,
 )
+from clozings.crm.selectors import RoutedContext
 from clozings.crm.signals import followup_changed, lead_touched, stage_changed
 from clozings.platform.errors import Conflict, NotFound
 from clozings.tenants.models import Seat
@@ -60,10 +62,14 @@ def _locked(lead: Lead | int) -> Lead:
     return found
 
 
-def _announce(lead: Lead) -> Task | None:
+_UNREAD = object()
+
+
+def _announce(lead: Lead, task: Task | None | object = _UNREAD) -> Task | None:
     """Tell the other apps the lead's follow-up facts (inside the transaction); returns the
-    open task."""
-    task = engine.open_task(lead)
+    open task (`task`: the one the caller just made, else read here)."""
+    if task is _UNREAD:
+        task = engine.open_task(lead)
     followup_changed.send(sender=Lead, lead=lead,
                           next_task_due_at=task.due_at if task is not None else None)
     return task
@@ -102,6 +108,16 @@ def default_cadence() -> Cadence | None:
     return Cadence.objects.filter(is_default=True, archived_at__isnull=True).first()
 
 
+def default_enrolment() -> tuple[Cadence | None, list[CadenceStep]]:
+    """The default cadence and its steps in position order: one query when it has steps."""
+    steps = list(CadenceStep.objects.filter(cadence__is_default=True,
+                                            cadence__archived_at__isnull=True)
+                 .select_related("cadence").order_by("position"))
+    if steps:
+        return steps[0].cadence, steps
+    return default_cadence(), []
+
+
 def _time_zone_of(zip_code: str) -> str:
     if not zip_code:
         return ""
@@ -132,11 +148,13 @@ class RoutedLead:
     reservation_id: int | None = None  # the public reservation it came through (ROI)
     cost_cents: int | None = None  # what the source charged for it (ROI per source)
     routing_note: str = ""  # why this agent, for the lead's timeline
+    time_zone: str | None = None  # the ZIP's, from the catalogue (None: looked up here)
 
 
 def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
                         repeat_of_inbound_lead_id: int | None = None,
-                        now: datetime | None = None) -> Lead:
+                        now: datetime | None = None, savepoint: bool = True,
+                        context: RoutedContext | None = None) -> Lead:
     """Put a routed lead in the agent's CRM, enrolled in the brokerage's default cadence
     with a first task "Call now" due at once; its time zone from the ZIP catalogue; the
     consent that came with it recorded as a ConsentEvent (given, via intake).
@@ -145,17 +163,28 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
     delivery finds what the first one made. `repeat_of_inbound_lead_id` names the inbound
     lead that made the CRM lead this person already has: the new inquiry is recorded on it
     instead of a second lead.
+
+    `savepoint=False`: the caller wraps this call in a savepoint of its own (a batch of
+    deliveries, one savepoint per lead), so no second one is taken here; a failure then
+    rolls back the caller's savepoint. `context`: what a batch read for this brokerage
+    (`selectors.routed_lead_context`, in this transaction, the inbound leads locked): a lead
+    it does not list as received is not looked for again, and its default cadence is used.
     """
-    with transaction.atomic():
-        existing = Lead.objects.filter(inbound_lead_id=routed.inbound_lead_id).first()
-        if existing is not None:
-            return existing
+    with transaction.atomic(savepoint=savepoint):
+        if context is None or routed.inbound_lead_id in context.received:
+            existing = Lead.objects.filter(inbound_lead_id=routed.inbound_lead_id).first()
+            if existing is not None:
+                return existing
         if repeat_of_inbound_lead_id is not None:
             lead = _lead_of_inbound(repeat_of_inbound_lead_id)
             if lead is not None:
                 return _record_inquiry(lead=lead, routed=routed, now=_now(now))
         now = _now(now)
-        lead = Lead.objects.create(
+        cadence, steps = (default_enrolment() if context is None
+                          else (context.cadence, list(context.steps)))
+        time_zone = (routed.time_zone if routed.time_zone is not None
+                     else _time_zone_of(routed.zip_code))
+        lead = Lead(
             inbound_lead_id=routed.inbound_lead_id, agent_id=agent.pk,
             first_name=routed.first_name, last_name=routed.last_name, email=routed.email,
             phone=routed.phone, zip_code=routed.zip_code, intent=routed.intent,
@@ -164,16 +193,24 @@ def receive_routed_lead(*, routed: RoutedLead, agent: Seat,
             source_name=routed.source_name, campaign=routed.campaign, consent=routed.consent,
             reservation_id=routed.reservation_id, cost_cents=routed.cost_cents,
             routing_note=routed.routing_note, created_at=now, last_inquiry_at=now,
-            stage_changed_at=now, time_zone=_time_zone_of(routed.zip_code))
+            stage_changed_at=now, time_zone=time_zone)
+        # enrolled in the default cadence as it is written (one INSERT, no UPDATE after)
+        engine.begin_run(lead, cadence, steps, now)
+        lead.save(force_insert=True)
         if routed.consent:
             ConsentEvent.objects.create(lead=lead, kind=ConsentEvent.Kind.GIVEN, via="intake",
                                         channels=["call", "text", "email"],
                                         evidence=routed.consent, created_at=now)
-        _enrol_new(lead, now)
-        _announce(lead)
+        _announce(lead, engine.first_task(lead, steps, now))
     logger.info("crm.lead_received", extra={"lead": lead.pk, "agent": agent.pk,
                                             "inbound_lead": routed.inbound_lead_id})
     return lead
+
+
+def receiving_together():
+    """A context manager for a batch of `receive_routed_lead` calls in one transaction
+    (across brokerages): their tasks' reminder wake-ups are written once at its end."""
+    return reminders.wakes_together()
 
 
 def _enrol_new(lead: Lead, now: datetime) -> Task | None:

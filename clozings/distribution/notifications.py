@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.db import transaction
@@ -21,7 +24,7 @@ from django.utils import timezone
 
 from clozings.distribution.models import InboundLead, OutboundText
 from clozings.platform import sms
-from clozings.platform.mail import queue_mail, retry_delay
+from clozings.platform.mail import queue_mail, retry_delay, sent_together
 from clozings.platform.models import OutboundMail
 from clozings.platform.money import format_cents
 from clozings.platform.tenancy import enqueue_on_commit
@@ -101,11 +104,41 @@ def notify_delivery(*, lead: InboundLead, seat: Seat, crm_lead_id: int,
         text = OutboundText.objects.create(to=seat.phone, body=_text_body(lead, link),
                                            kind=NEW_LEAD, ref=ref,
                                            next_attempt_at=timezone.now())
-        from clozings.distribution.tasks import send_text  # tasks import this module
+        together = _texts_together.get()
+        if together is not None:
+            together.append(text.pk)
+        else:
+            from clozings.distribution.tasks import send_text  # tasks import this module
 
-        enqueue_on_commit(send_text, text_id=text.pk)
+            enqueue_on_commit(send_text, text_id=text.pk)
     logger.info("lead.notification_queued", extra={
         "inbound_lead": lead.pk, "seat": seat.pk, "text": bool(seat.phone)})
+
+
+_texts_together: ContextVar[list[int] | None] = ContextVar("texts_sent_together",
+                                                          default=None)
+
+
+@contextmanager
+def announced_together() -> Iterator[None]:
+    """The mail and the texts `notify_delivery` queues inside the block (a batch of
+    deliveries, in its transaction) are sent by one task each after commit, not one task
+    per lead. A notification rolled back with its lead's savepoint is not found by those
+    tasks; a lost task is the sweepers' (mail and texts), as ever."""
+    if _texts_together.get() is not None:
+        yield
+        return
+    ids: list[int] = []
+    token = _texts_together.set(ids)
+    try:
+        with sent_together():
+            yield
+    finally:
+        _texts_together.reset(token)
+        if ids:
+            from clozings.distribution.tasks import send_texts  # tasks import this module
+
+            enqueue_on_commit(send_texts, text_ids=ids)
 
 
 # --- sending texts (through the kernel's SMS backend, clozings.platform.sms) -----------
@@ -146,6 +179,17 @@ def _send_claimed(candidates: QuerySet[OutboundText]) -> OutboundText | None:
 def send_queued_text(*, text_id: int) -> OutboundText | None:
     """Send one text if it is due and nobody is sending it (safe to run twice)."""
     return _send_claimed(_due(timezone.now()).filter(pk=text_id))
+
+
+def send_queued_texts(*, text_ids: list[int], seconds: float = SWEEP_SECONDS) -> list[int]:
+    """Send these texts one by one as `send_queued_text` does, for at most about `seconds`;
+    returns the ids not tried yet (the caller sends them on)."""
+    deadline = time.monotonic() + seconds
+    for index, text_id in enumerate(text_ids):
+        if time.monotonic() >= deadline:
+            return list(text_ids[index:])
+        send_queued_text(text_id=text_id)
+    return []
 
 
 def send_due_texts(*, now: datetime | None = None) -> int:

@@ -1,17 +1,27 @@
 """Routing and delivery: which holder of the ZIP gets a lead, and writing it into that
 brokerage's CRM, exactly once.
 
-Leads are routed in small batches, one transaction per batch (`route_waiting`): up to
-`limit` waiting leads are locked (the one a task names first, the rest SKIP LOCKED so that
-two workers never wait for each other's leads), then every territory's fair-share state
-is locked in territory id order and every capped agent's seat in seat id order (a stable
-order, so two batches never deadlock), and each lead's decision is taken in memory. Then
+Leads are routed in small batches, one transaction per batch (`route_waiting`): the
+fair-share states of up to half `limit` of the territories the oldest waiting leads are in
+are locked, SKIP LOCKED (so two workers route different territories side by side, and
+never wait for each other), then up to `limit` waiting leads of those ZIPs (and of ZIPs
+nobody holds; the one a task names first, the rest SKIP LOCKED), then every capped
+agent's seat in seat id order (a stable order, so two batches never deadlock), and each
+lead's decision is taken in memory. (One lead alone, `route_lead`, waits for its
+territory's state.) Then
 the leads are delivered brokerage by brokerage: one switch into the brokerage's schema,
-each lead's CRM lead written through crm's one service inside a savepoint of its own (a
-bad lead is rolled back alone, its fair-share credit given back, and it stays `received`
-for the sweeper), then the agents' notifications queued and the ledger marked in one
-statement. A retry finds the lead delivered and does nothing; were it to get as far as
-the CRM again, the unique inbound lead id there gives back the first CRM lead.
+each lead's CRM lead and its agent's notification written through crm's one service
+(which takes no savepoint of its own then), all in one savepoint; should a lead fail, that
+savepoint is rolled back and the leads are delivered again each in a savepoint of its own
+(a bad lead is rolled back alone, its fair-share credit given back, and it stays
+`received` for the sweeper). What the CRMs hold already and their default cadences are
+read for the whole batch at once (`crm.selectors.routed_lead_context`). The CRM's
+follow-up facts for these lines are kept (`receivers.projections_kept`) and written with
+the ledger, every line of the batch in one pipelined statement that also names its
+brokerage; the batch's mail and texts go out by one task each after commit
+(`notifications.announced_together`). A retry finds the lead delivered and does nothing;
+were it to get as far as the CRM again, the unique inbound lead id there gives back the
+first CRM lead.
 """
 
 from __future__ import annotations
@@ -29,11 +39,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clozings.crm import selectors as crm_selectors
 from clozings.crm import services as crm_services
-from clozings.distribution import fair_share, notifications
+from clozings.distribution import fair_share, notifications, receivers
 from clozings.distribution.models import InboundLead, RoutingState
 from clozings.platform.errors import Conflict, NotFound
-from clozings.platform.tenancy import in_schema
+from clozings.platform.tenancy import enqueue_now, in_schema
 from clozings.tenants.models import Seat
 from clozings.territories import selectors as territory_selectors
 from clozings.territories.models import Reservation, Territory
@@ -64,35 +75,72 @@ def route_lead(*, inbound_lead_id: int) -> InboundLead | None:
     """Route a received lead and deliver it; a lead already past `received` is left as it
     is (a retried or duplicate task). Returns the lead, or None when there is no such lead.
     (Waits for a worker that holds the lead; `route_waiting` does not.)"""
+    return _route_one(inbound_lead_id)[0]
+
+
+def _route_one(inbound_lead_id: int) -> tuple[InboundLead | None, bool]:
+    """`route_lead`, and whether it routed the lead (False: none, or past `received`)."""
     with transaction.atomic():
         lead = (InboundLead.objects.select_for_update(of=("self",))
                 .select_related("source").filter(pk=inbound_lead_id).first())
         if lead is None or lead.status != STATUS.RECEIVED:
-            return lead
+            return lead, False
         _route_locked([lead])
-    return lead
+    return lead, True
 
 
 def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> list[InboundLead]:
     """Route and deliver up to `limit` waiting leads in one transaction: `first_id` (the
-    lead a task names) first when it is still waiting, then the oldest waiting ones. Leads
-    another worker holds are skipped (SKIP LOCKED), never waited for: it is routing them,
-    and should it die they are waiting again for the next task or the sweeper. Returns the
-    leads taken (each delivered, orphaned, or still `received` when its delivery failed)."""
+    lead a task names) first when it is still waiting, then the oldest waiting ones, among
+    the ZIPs this batch holds. It holds the fair-share states of at most half `limit` of
+    the territories the oldest waiting leads are in (SKIP LOCKED: those another worker
+    holds are left to it, so two workers route different territories side by side), and
+    ZIPs nobody holds. Leads another worker holds are skipped (SKIP LOCKED), never waited
+    for: it is routing them, and should it die they are waiting again for the next task
+    or the sweeper. When `first_id`'s territory is another worker's just now, the lead is
+    sent again after commit (the other batch may not have taken it); with nothing else
+    routed, it is routed alone after the batch, waiting as `route_lead` does. Returns the
+    leads taken (each delivered, orphaned, or still `received` when its delivery
+    failed)."""
     limit = limit or settings.LEAD_ROUTING_BATCH
     waiting = (InboundLead.objects.select_for_update(of=("self",), skip_locked=True)
                .select_related("source").filter(status=STATUS.RECEIVED))
+    # The ZIPs of the oldest waiting leads (read without locks, outside the transaction: a
+    # task that finds nothing waiting costs one query)
+    oldest = dict(InboundLead.objects.filter(status=STATUS.RECEIVED)
+                  .order_by("received_at", "id").values_list("id", "zip_code")[:2 * limit])
+    first_zip = oldest.get(first_id) if first_id is not None else None
+    if first_id is not None and first_zip is None and len(oldest) == 2 * limit:
+        first_zip = (InboundLead.objects.filter(pk=first_id, status=STATUS.RECEIVED)
+                     .values_list("zip_code", flat=True).first())
+    zips = list(dict.fromkeys(([first_zip] if first_zip is not None else [])
+                              + list(oldest.values())))
+    if not zips:
+        return []
     with transaction.atomic():
-        leads = list(waiting.filter(pk=first_id)) if first_id is not None else []
+        batch = _Routing.lock(zip_codes=zips, now=timezone.now(), most=max(1, limit // 2))
+        leads = (list(waiting.filter(pk=first_id)) if first_zip in batch.routable else [])
         if len(leads) < limit:
-            others = waiting.exclude(pk=first_id) if first_id is not None else waiting
+            others = waiting.filter(zip_code__in=batch.routable)
+            if leads:
+                others = others.exclude(pk=first_id)
             leads += list(others.order_by("received_at", "id")[:limit - len(leads)])
         if leads:
-            _route_locked(leads)
+            _route_locked(leads, batch)
+    if first_zip is None or first_zip in batch.routable:
+        return leads
+    if not leads:  # nothing else to do: wait for that lead and territory, as route_lead does
+        lead, taken = _route_one(first_id)
+        return [lead] if taken else []
+    # another worker routes that territory now and may not have taken the lead: again
+    from clozings.distribution.tasks import route_lead as task  # tasks import this module
+
+    enqueue_now(task, inbound_lead_id=first_id)
     return leads
 
 
-def _routed_lead(lead: InboundLead, reservation_id: int | None) -> crm_services.RoutedLead:
+def _routed_lead(lead: InboundLead, reservation_id: int | None,
+                 time_zone: str | None = None) -> crm_services.RoutedLead:
     return crm_services.RoutedLead(
         inbound_lead_id=lead.pk, first_name=lead.first_name, last_name=lead.last_name,
         email=lead.email, phone=lead.phone, zip_code=lead.zip_code, intent=lead.intent,
@@ -100,32 +148,45 @@ def _routed_lead(lead: InboundLead, reservation_id: int | None) -> crm_services.
         timeframe=lead.timeframe, message=lead.message, campaign=lead.campaign,
         consent=lead.consent, source_name=lead.source.name, received_at=lead.received_at,
         reservation_id=reservation_id, cost_cents=lead.source.cost_per_lead_cents,
-        routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "")
+        routing_note=lead.routing_log[-1].get("why", "") if lead.routing_log else "",
+        time_zone=time_zone)
 
 
 _LEDGER_FIELDS = ("status", "routing_log", "routed_at", "brokerage", "seat", "reservation",
                   "is_repeat", "delivered_at")
 
 
-def _mark_ledger(leads: list[InboundLead]) -> None:
-    """Write the routing outcome of `leads` (locked) in one statement (pipelined)."""
-    if not leads:
-        return
-    fields = [InboundLead._meta.get_field(name) for name in _LEDGER_FIELDS]
-    columns = ", ".join(f'"{f.column}" = %s' for f in fields)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {InboundLead._meta.db_table} SET {columns} WHERE id = %s",
-            [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields]
-             + [lead.pk] for lead in leads])
+def _mark_ledger(leads: list[InboundLead], facts: dict[int, dict] | None = None) -> None:
+    """Write the routing outcome of `leads` (locked) in one statement (pipelined), with the
+    CRM's follow-up facts kept for them (`receivers.projections_kept`: those of a lead
+    delivered to the brokerage whose schema announced them) in the same UPDATE."""
+    facts = facts or {}
+    for names, rows in ((_LEDGER_FIELDS, [lead for lead in leads if lead.pk not in facts]),
+                        (_LEDGER_FIELDS + receivers.PROJECTED_FIELDS,
+                         [lead for lead in leads if lead.pk in facts])):
+        if not rows:
+            continue
+        for lead in rows:
+            for name, value in facts.get(lead.pk, {}).items():
+                setattr(lead, name, value)
+        fields = [InboundLead._meta.get_field(name) for name in names]
+        columns = ", ".join(f'"{f.column}" = %s' for f in fields)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {InboundLead._meta.db_table} SET {columns} WHERE id = %s",
+                [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields]
+                 + [lead.pk] for lead in rows])
 
 
-def _route_locked(leads: list[InboundLead]) -> None:
+def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> None:
     """Decide for every lead (locked, `received`), then deliver them brokerage by
     brokerage, each in a savepoint of its own; then the ledger (inside the caller's
-    transaction). A lead whose delivery fails is rolled back alone and stays `received`."""
-    now = timezone.now()
-    batch = _Routing.lock(zip_codes={lead.zip_code for lead in leads}, now=now)
+    transaction). A lead whose delivery fails is rolled back alone and stays `received`.
+    `batch`: the routing state already locked for the leads' ZIPs (else locked here)."""
+    if batch is None:
+        batch = _Routing.lock(zip_codes={lead.zip_code for lead in leads},
+                              now=timezone.now())
+    now = batch.now
     batch.remember_people(leads)
     groups: dict[int, list[tuple[InboundLead, Decision]]] = defaultdict(list)
     done: list[InboundLead] = []
@@ -143,35 +204,76 @@ def _route_locked(leads: list[InboundLead]) -> None:
             groups[decision.seat.brokerage_id].append((lead, decision))
     known = notifications.announced([(lead, decision.seat) for group in groups.values()
                                      for lead, decision in group]) if groups else None
-    for group in groups.values():
-        with in_schema(group[0][1].seat.brokerage.schema_name):
-            for lead, decision in group:
-                try:
-                    with transaction.atomic():
-                        _write(lead=lead, decision=decision, known=known)
-                except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
-                    logger.exception("lead.delivery_failed", extra={
-                        "inbound_lead": lead.pk, "seat": decision.seat.pk})
-                    batch.give_back(lead, decision)
-                    continue
-                _mark_delivered(lead=lead, decision=decision, now=now)
-                done.append(lead)
+    contexts = crm_selectors.routed_lead_context(inbound_lead_ids={
+        group[0][1].seat.brokerage.schema_name: [lead.pk for lead, _ in group]
+        for group in groups.values()})
+    with notifications.announced_together(), crm_services.receiving_together():
+        try:  # all at once, in one savepoint; should any lead fail, again one by one
+            with transaction.atomic():
+                delivered, facts = _deliver_groups(groups, batch, known, contexts, alone=False)
+        except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
+            for group in groups.values():
+                for lead, _ in group:
+                    lead.status = STATUS.RECEIVED
+            delivered, facts = _deliver_groups(groups, batch, known, contexts, alone=True)
+    done += delivered
     batch.save()
-    _mark_ledger(done)
+    _mark_ledger(done, facts)
     for lead, decision in decided:
         logger.info("lead.routed", extra={
             "inbound_lead": lead.pk, "status": lead.status, "rule": decision.log["rule"],
             "brokerage": lead.brokerage_id, "seat": lead.seat_id})
 
 
-def _write(*, lead: InboundLead, decision: Decision, known) -> None:
-    """The CRM lead (the connection in the brokerage's schema) and the agent's
-    notification (public tables, found through the search path)."""
+def _deliver_groups(groups: dict[int, list[tuple[InboundLead, Decision]]], batch: _Routing,
+                    known, contexts: dict[str, crm_selectors.RoutedContext], *, alone: bool,
+                    ) -> tuple[list[InboundLead], dict[int, dict]]:
+    """Deliver the decided leads brokerage by brokerage: (those delivered, the follow-up
+    facts kept for them). `alone`: each lead in a savepoint of its own, a failed one rolled
+    back alone (its decision given back); else the first failure raises (the caller's
+    savepoint undoes them all, and it delivers them again one by one)."""
+    done: list[InboundLead] = []
+    facts: dict[int, dict] = {}
+    for group in groups.values():
+        schema = group[0][1].seat.brokerage.schema_name
+        with in_schema(schema), receivers.projections_kept(
+                schema=schema, inbound_lead_ids=[lead.pk for lead, _ in group]) as kept:
+            for lead, decision in group:
+                write = {"lead": lead, "decision": decision, "known": known,
+                         "time_zone": batch.time_zone(lead.zip_code),
+                         "context": contexts[schema]}
+                if not alone:
+                    _write(**write)
+                else:
+                    before = dict(kept)
+                    try:
+                        with transaction.atomic():
+                            _write(**write)
+                    except Exception:  # noqa: BLE001 (one bad lead never undoes its batch)
+                        logger.exception("lead.delivery_failed", extra={
+                            "inbound_lead": lead.pk, "seat": decision.seat.pk})
+                        kept.clear()
+                        kept.update(before)
+                        batch.give_back(lead, decision)
+                        continue
+                _mark_delivered(lead=lead, decision=decision, now=batch.now)
+                done.append(lead)
+            facts.update(kept)
+    return done, facts
+
+
+def _write(*, lead: InboundLead, decision: Decision, known, time_zone: str | None,
+           context: crm_selectors.RoutedContext) -> None:
+    """The CRM lead (the connection in the brokerage's schema, inside the caller's
+    savepoint) and the agent's notification (public tables, found through the search
+    path). The ledger line is named for the brokerage when the batch marks it, with the
+    follow-up facts the CRM announced (kept: `receivers.projections_kept`)."""
     repeat_of = decision.repeat_of
-    _name_brokerage(lead, decision.seat)
     crm_lead = crm_services.receive_routed_lead(
-        routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None),
-        agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None)
+        routed=_routed_lead(lead, decision.reservation.pk if decision.reservation else None,
+                            time_zone),
+        agent=decision.seat, repeat_of_inbound_lead_id=repeat_of.pk if repeat_of else None,
+        savepoint=False, context=context)
     notifications.notify_delivery(lead=lead, seat=decision.seat, crm_lead_id=crm_lead.pk,
                                   known=known)
 
@@ -179,8 +281,8 @@ def _write(*, lead: InboundLead, decision: Decision, known) -> None:
 def _name_brokerage(lead: InboundLead, seat: Seat) -> None:
     """The CRM projects its follow-up facts (receivers.project_followup) only onto a ledger
     line of the brokerage whose schema writes them: name the brokerage before it writes
-    (inside the delivery's savepoint, so a failed delivery leaves the line as it was).
-    The batch path sets `lead.brokerage` in memory before it writes: ask the row.)"""
+    (inside the delivery's transaction, so a failed delivery leaves the line as it was).
+    The batch path names it when it marks the line, the facts kept until then.)"""
     InboundLead.objects.filter(pk=lead.pk).exclude(brokerage_id=seat.brokerage_id).update(
         brokerage=seat.brokerage)
 
@@ -267,6 +369,23 @@ def _locked_state(territory: Territory) -> RoutingState:
 MISSED_SLA = "the agent had this lead and did not touch it within the first-touch SLA"
 
 
+def _skip_locked_states(territory_ids: list[int], holders: dict[str, list[Reservation]],
+                        first_zip: str, most: int) -> dict[int, RoutingState]:
+    """At most `most` of these territories' states, none another transaction holds: the
+    first ZIP's first, then in territory id order (SKIP LOCKED: never waits)."""
+    locked = RoutingState.objects.select_for_update(skip_locked=True)
+    states: dict[int, RoutingState] = {}
+    first = holders.get(first_zip)
+    if first:
+        states = {state.territory_id: state
+                  for state in locked.filter(territory_id=first[0].territory_id)}
+    rest = [pk for pk in territory_ids if pk not in states]
+    if rest and len(states) < most:
+        states.update((state.territory_id, state) for state in locked.filter(
+            territory_id__in=rest).order_by("territory_id")[:most - len(states)])
+    return states
+
+
 @dataclass
 class _Routing:
     """What the decisions of one transaction share: the ZIPs' holders, their territories'
@@ -282,24 +401,38 @@ class _Routing:
     known: list[InboundLead] = field(default_factory=list)  # delivered leads, people
     touched: set[int] = field(default_factory=set)  # territories whose state changed
     given: dict[int, tuple[int, dict[str, Fraction]]] = field(default_factory=dict)
+    routable: frozenset[str] = frozenset()  # the ZIPs whose leads this batch may route
 
     @classmethod
-    def lock(cls, *, zip_codes, now: datetime) -> _Routing:
+    def lock(cls, *, zip_codes, now: datetime, most: int | None = None) -> _Routing:
+        """Lock the fair-share states of the ZIPs' territories (in territory id order,
+        waiting for them) and their capped agents' seats. `most`: at most that many
+        states, skipping those another transaction holds (first ZIP first): only the
+        ZIPs in `routable` may be routed then."""
         holders: dict[str, list[Reservation]] = defaultdict(list)
         for reservation in (Reservation.objects.filter(territory__zip_code__in=set(zip_codes))
                             .exclude(status=Reservation.Status.RELEASED)
                             .select_related("seat__brokerage", "seat__user", "brokerage",
                                             "territory").order_by("activated_at", "id")):
             holders[reservation.territory.zip_code].append(reservation)
+        unheld = set(zip_codes) - set(holders)
         every = [r for rows in holders.values() for r in rows]
         territory_ids = sorted({r.territory_id for r in every})
         states = {}
         if territory_ids:
             RoutingState.objects.bulk_create(
                 [RoutingState(territory_id=pk) for pk in territory_ids], ignore_conflicts=True)
-            states = {state.territory_id: state for state in RoutingState.objects
-                      .select_for_update().filter(territory_id__in=territory_ids)
-                      .order_by("territory_id")}
+            if most is None:
+                states = {state.territory_id: state for state in RoutingState.objects
+                          .select_for_update().filter(territory_id__in=territory_ids)
+                          .order_by("territory_id")}
+            else:
+                states = _skip_locked_states(territory_ids, holders, list(zip_codes)[0],
+                                             most)
+                holders = defaultdict(list, {
+                    zip_code: rows for zip_code, rows in holders.items()
+                    if rows[0].territory_id in states})
+                every = [r for rows in holders.values() for r in rows]
         # A capped agent may hold other ZIPs routed at this moment by other workers: their
         # count and these decisions are taken under the seat's lock (always in id order,
         # after the territories').
@@ -308,7 +441,13 @@ class _Routing:
         if capped:
             list(Seat.objects.select_for_update().filter(pk__in=capped).order_by("pk")
                  .values_list("pk", flat=True))
-        return cls(now=now, holders=holders, states=states)
+        return cls(now=now, holders=holders, states=states,
+                   routable=frozenset(holders) | unheld)
+
+    def time_zone(self, zip_code: str) -> str | None:
+        """The ZIP's time zone from the catalogue (None: no holder, not loaded here)."""
+        holders = self.holders.get(zip_code)
+        return (holders[0].territory.time_zone or "") if holders else None
 
     def count(self, seat: Seat, since: datetime) -> int:
         """The agent's leads routed since `since`, with those given them in this batch."""
@@ -438,9 +577,18 @@ class _Routing:
         self.taken[decision.seat.pk] -= 1
 
     def save(self) -> None:
-        for territory_id in sorted(self.touched):
-            self.states[territory_id].save(update_fields=["credits", "decisions",
-                                                          "updated_at"])
+        """The changed fair-share states, in one statement (pipelined)."""
+        states = [self.states[territory_id] for territory_id in sorted(self.touched)]
+        if not states:
+            return
+        fields = [RoutingState._meta.get_field(name)
+                  for name in ("credits", "decisions", "updated_at")]
+        columns = ", ".join(f'"{f.column}" = %s' for f in fields)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {RoutingState._meta.db_table} SET {columns} WHERE id = %s",
+                [[f.get_db_prep_save(getattr(state, f.attname), connection) for f in fields]
+                 + [state.pk] for state in states])
 
 
 def decide(*, lead: InboundLead, now: datetime, zip_code: str | None = None,

@@ -63,6 +63,16 @@ def send_text(*, text_id: int) -> None:
     notifications.send_queued_text(text_id=text_id)
 
 
+@shared_task(name="distribution.send_texts", acks_late=True, time_limit=60,
+             soft_time_limit=50, ignore_result=True)
+def send_texts(*, text_ids: list[int]) -> None:
+    """Send a batch's queued texts now (`notifications.announced_together`); what is left
+    when the time is up goes on in a task of its own; the sweeper retries failures."""
+    left = notifications.send_queued_texts(text_ids=text_ids)
+    if left:
+        enqueue_now(send_texts, text_ids=left)
+
+
 @shared_task(name="distribution.sweep_texts", acks_late=True, time_limit=90,
              soft_time_limit=60, ignore_result=True)
 def sweep_texts() -> int:

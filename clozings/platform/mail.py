@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
 
@@ -91,10 +94,39 @@ def queue_mail(*, to: str, subject: str, text: str, html: str = "",
         next_attempt_at=timezone.now())
     from clozings.platform.tasks import send_mail_task  # tasks import this module
 
-    # A broker outage is logged, never a failure: the mail is in the database and the
-    # sweeper sends it.
-    enqueue_on_commit(send_mail_task, mail.pk)
+    together = _together.get()
+    if together is not None:
+        together.append(mail.pk)
+    else:
+        # A broker outage is logged, never a failure: the mail is in the database and the
+        # sweeper sends it.
+        enqueue_on_commit(send_mail_task, mail.pk)
     return mail
+
+
+# The mail queued inside `sent_together()`, sent by one task after commit.
+_together: ContextVar[list[int] | None] = ContextVar("mail_sent_together", default=None)
+
+
+@contextmanager
+def sent_together() -> Iterator[None]:
+    """Mail queued inside the block (in a transaction) is sent by one task after commit
+    instead of one task each: a batch of work queues one message. A mail rolled back with
+    its savepoint is not found by that task (nothing to send); a lost task is the outbox
+    sweeper's, as ever. Nested blocks share the outer one's task."""
+    if _together.get() is not None:
+        yield
+        return
+    ids: list[int] = []
+    token = _together.set(ids)
+    try:
+        yield
+    finally:
+        _together.reset(token)
+        if ids:
+            from clozings.platform.tasks import send_mails_task  # tasks import this module
+
+            enqueue_on_commit(send_mails_task, ids)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -148,6 +180,17 @@ def _send_claimed(candidates: QuerySet[OutboundMail]) -> OutboundMail | None:
 def send_queued_mail(*, mail_id: int) -> OutboundMail | None:
     """Send one mail if it is due and nobody is sending it (safe to run twice)."""
     return _send_claimed(_due(timezone.now()).filter(pk=mail_id))
+
+
+def send_queued_mails(*, mail_ids: list[int], seconds: float = SWEEP_SECONDS) -> list[int]:
+    """Send these mails one by one as `send_queued_mail` does, for at most about `seconds`;
+    returns the ids not tried yet (the caller sends them on)."""
+    deadline = time.monotonic() + seconds
+    for index, mail_id in enumerate(mail_ids):
+        if time.monotonic() >= deadline:
+            return list(mail_ids[index:])
+        send_queued_mail(mail_id=mail_id)
+    return []
 
 
 def send_due_mail(*, now: datetime | None = None) -> int:

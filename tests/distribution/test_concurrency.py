@@ -43,3 +43,116 @@ def test_a_daily_cap_of_one_holds_when_two_of_the_agents_zips_get_a_lead_at_once
 
     assert sorted(InboundLead.objects.values_list("status", flat=True)) == [
         "delivered", "orphaned"]
+
+
+def _route_lead_messages() -> list[dict]:
+    """The route_lead messages waiting in the broker's default queue (their kwargs)."""
+    import ast
+    import json
+
+    import redis
+    from django.conf import settings
+
+    raw = redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("celery", 0, -1)
+    headers = [json.loads(message)["headers"] for message in raw]
+    return [ast.literal_eval(h["kwargsrepr"]) for h in headers
+            if h.get("task") == "distribution.route_lead"]
+
+
+def test_a_batch_leaves_a_territory_another_worker_holds_and_sends_its_lead_again(seats):
+    import threading
+
+    from django.db import connection, transaction
+
+    from clozings.distribution.routing import route_waiting
+    from clozings.platform.celery import app
+    from clozings.territories.models import Territory
+
+    first, other = seats.make(2)
+    active_reservation(first, "10001")
+    active_reservation(other, "60601")
+    source = lead_source().source
+    busy, free = take(source, 1, zip_code="10001"), take(source, 2, zip_code="60601")
+    territory = Territory.objects.get(zip_code="10001")
+    RoutingState.objects.get_or_create(territory=territory)
+    app.control.purge()
+    locked, release = threading.Event(), threading.Event()
+
+    def another_worker() -> None:  # holds 10001's fair-share state, as a batch routing it
+        try:
+            with transaction.atomic():
+                RoutingState.objects.select_for_update().get(territory=territory)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=another_worker)
+    thread.start()
+    assert locked.wait(30)
+    try:
+        taken = route_waiting(first_id=busy.pk, limit=10)
+    finally:
+        release.set()
+        thread.join()
+
+    # the free territory's lead is routed at once; the busy one's is left, and sent again
+    assert [lead.pk for lead in taken] == [free.pk]
+    statuses = dict(InboundLead.objects.values_list("pk", "status"))
+    assert statuses == {busy.pk: "received", free.pk: "delivered"}
+    assert _route_lead_messages() == [{"inbound_lead_id": busy.pk}]
+    app.control.purge()
+    assert [lead.pk for lead in route_waiting(first_id=busy.pk, limit=10)] == [busy.pk]
+    assert InboundLead.objects.get(pk=busy.pk).status == "delivered"
+
+
+def test_a_task_with_nothing_else_to_route_waits_for_its_leads_busy_territory(seats):
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from clozings.distribution.routing import route_waiting
+    from clozings.territories.models import Territory
+
+    (agent,) = seats.make(1)
+    active_reservation(agent, "10001")
+    busy = take(lead_source().source, 1, zip_code="10001")
+    territory = Territory.objects.get(zip_code="10001")
+    RoutingState.objects.get_or_create(territory=territory)
+    locked, release = threading.Event(), threading.Event()
+    taken: list = []
+
+    def another_worker() -> None:  # holds 10001's fair-share state, as a batch routing it
+        try:
+            with transaction.atomic():
+                RoutingState.objects.select_for_update().get(territory=territory)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def task() -> None:
+        try:
+            taken.extend(route_waiting(first_id=busy.pk, limit=10))
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=another_worker)
+    holder.start()
+    assert locked.wait(30)
+    routing = threading.Thread(target=task)
+    routing.start()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:  # until the task waits for that lock
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+    release.set()
+    holder.join()
+    routing.join()
+
+    assert [lead.pk for lead in taken] == [busy.pk]
+    assert InboundLead.objects.get(pk=busy.pk).status == "delivered"

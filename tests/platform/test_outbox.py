@@ -3,6 +3,7 @@ the sweeper when the task was lost or the mail server refused it; never sent twi
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import uuid
@@ -88,6 +89,37 @@ def test_a_mail_rolled_back_with_its_transaction_never_goes_out(
 
     assert (callbacks, mailbox) == ([], [])
     assert not OutboundMail.objects.filter(kind="tests.hello").exists()
+
+
+def test_mail_queued_together_is_sent_by_one_task_and_one_rolled_back_is_skipped(
+        db, settings, mailbox, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from clozings.platform.tasks import send_mails_task
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+
+    # when: three mails of one batch, the second rolled back with its savepoint
+    with django_capture_on_commit_callbacks(execute=True), outbox.sent_together():
+        first = _queue(to="one@example.test")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            gone = _queue(to="two@example.test")
+            raise RuntimeError("this delivery failed")
+        third = _queue(to="three@example.test")
+
+    # then: one message for the lot
+    queued = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    assert [m["headers"]["task"] for m in queued] == ["platform.send_mails"]
+    assert ast.literal_eval(queued[0]["headers"]["argsrepr"]) == (
+        [first.pk, gone.pk, third.pk],)
+
+    # when: the worker runs it, the rolled-back mail is not there to send
+    send_mails_task.run([first.pk, gone.pk, third.pk])
+
+    assert sorted(message["To"] for message in mailbox) == [
+        "one@example.test", "three@example.test"]
+    assert not OutboundMail.objects.filter(pk=gone.pk).exists()
 
 
 def test_a_mail_whose_task_was_lost_is_sent_by_the_sweeper(db, mailbox):
