@@ -162,10 +162,14 @@ class Lead(models.Model):
                                 condition=Q(stage="new", first_touch_at__isnull=True),
                                 name="crm_lead_new_by_agent"),
                    # Today's counts: an agent's open leads (the stages of OPEN_STAGES),
-                   # read from the index alone
+                   # read from the index alone. The condition is spelled with OR, not IN:
+                   # PostgreSQL prints an IN over varchar differently from how it parses it
+                   # again, so a copied schema's index would not read as the migrated one's
+                   # (tests/tenants/test_provisioning.py); queries with IN still use it.
                    models.Index(fields=["agent_id", "id"], include=["stage", "first_touch_at"],
-                                condition=Q(stage__in=["new", "contacted", "appointment",
-                                                       "agreement", "under_contract"]),
+                                condition=(Q(stage="new") | Q(stage="contacted")
+                                           | Q(stage="appointment") | Q(stage="agreement")
+                                           | Q(stage="under_contract")),
                                 name="crm_lead_open_by_agent"),
                    # the reports' windows: leads that arrived, or closed, since a date
                    models.Index(fields=["created_at"], name="crm_lead_created"),
@@ -299,9 +303,10 @@ class Task(models.Model):
                                 name="crm_task_open_by_agent"),
                    # Today: an agent's open personal tasks (call, text, email) in due
                    # order, with the lead's id for the join, read from the index alone
+                   # (OR, not IN: see crm_lead_open_by_agent)
                    models.Index(fields=["agent_id", "due_at", "id"], include=["lead"],
-                                condition=Q(completed_at__isnull=True,
-                                            channel__in=["call", "text", "email"]),
+                                condition=Q(completed_at__isnull=True)
+                                & (Q(channel="call") | Q(channel="text") | Q(channel="email")),
                                 name="crm_task_personal_open"),
                    # the automated-step sender: open steps by channel and due time
                    models.Index(fields=["channel", "due_at"],

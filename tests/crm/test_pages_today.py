@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -298,3 +298,20 @@ def test_after_the_first_call_the_cadences_next_step_is_named(acme, agent):
     assert nxt.title and nxt.due_at > timezone.now() + dt.timedelta(hours=12)
     assert f"Logged a call (no answer) with Gail Buyer. Next: {nxt.title} " in page
     assert "all caught up" in page and "Your next one:" in page  # off Today until then
+
+
+def test_todays_queries_use_their_partial_indexes_in_a_copied_schema(acme):
+    """acme's schema is a copy of the template: the copied partial indexes still match
+    Today's queries (their conditions are spelled so that a copy keeps them as migrated)."""
+    agent = SeatFactory(brokerage=acme.brokerage)
+    now = timezone.now()
+    start, end = selectors_pages.day_bounds(now, dt.UTC)
+    with in_schema(acme.schema_name), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        overdue = selectors_pages._section(agent, "overdue", start, end)[:10].explain()
+        new = selectors_pages._section(agent, "new", start, end)[:10].explain()
+        opened = selectors_pages._open_personal_tasks(agent).values("lead_id").explain()
+
+    assert "crm_task_personal_open" in overdue
+    assert "crm_lead_new_by_agent" in new
+    assert "crm_lead_open_by_agent" in opened

@@ -16,10 +16,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='lead',
-            index=models.Index(condition=models.Q(('stage__in', ['new', 'contacted', 'appointment', 'agreement', 'under_contract'])), fields=['agent_id', 'id'], include=('stage', 'first_touch_at'), name='crm_lead_open_by_agent'),
+            index=models.Index(condition=models.Q(('stage', 'new'), ('stage', 'contacted'), ('stage', 'appointment'), ('stage', 'agreement'), ('stage', 'under_contract'), _connector='OR'), fields=['agent_id', 'id'], include=('stage', 'first_touch_at'), name='crm_lead_open_by_agent'),
         ),
         migrations.AddIndex(
             model_name='task',
-            index=models.Index(condition=models.Q(('channel__in', ['call', 'text', 'email']), ('completed_at__isnull', True)), fields=['agent_id', 'due_at', 'id'], include=('lead',), name='crm_task_personal_open'),
+            index=models.Index(condition=models.Q(('completed_at__isnull', True), models.Q(('channel', 'call'), ('channel', 'text'), ('channel', 'email'), _connector='OR')), fields=['agent_id', 'due_at', 'id'], include=('lead',), name='crm_task_personal_open'),
         ),
     ]
