@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from clozings.distribution.models import InboundLead, OutboundText
 from clozings.platform import sms
-from clozings.platform.mail import queue_mail, retry_delay, sent_together
+from clozings.platform.mail import queue_mail, retry_delay, send_in_turn, sent_together
 from clozings.platform.models import OutboundMail
 from clozings.platform.money import format_cents
 from clozings.platform.tenancy import enqueue_on_commit
@@ -184,12 +184,7 @@ def send_queued_text(*, text_id: int) -> OutboundText | None:
 def send_queued_texts(*, text_ids: list[int], seconds: float = SWEEP_SECONDS) -> list[int]:
     """Send these texts one by one as `send_queued_text` does, for at most about `seconds`;
     returns the ids not tried yet (the caller sends them on)."""
-    deadline = time.monotonic() + seconds
-    for index, text_id in enumerate(text_ids):
-        if time.monotonic() >= deadline:
-            return list(text_ids[index:])
-        send_queued_text(text_id=text_id)
-    return []
+    return send_in_turn(text_ids, lambda pk: send_queued_text(text_id=pk), seconds=seconds)
 
 
 def send_due_texts(*, now: datetime | None = None) -> int:

@@ -169,13 +169,19 @@ def _mark_ledger(leads: list[InboundLead], facts: dict[int, dict] | None = None)
         for lead in rows:
             for name, value in facts.get(lead.pk, {}).items():
                 setattr(lead, name, value)
-        fields = [InboundLead._meta.get_field(name) for name in names]
-        columns = ", ".join(f'"{f.column}" = %s' for f in fields)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {InboundLead._meta.db_table} SET {columns} WHERE id = %s",
-                [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields]
-                 + [lead.pk] for lead in rows])
+        _update_each(InboundLead, rows, names)
+
+
+def _update_each(model, objects: list, names: tuple[str, ...]) -> None:
+    """UPDATE the fields `names` of each of `objects` (saved rows of `model`) by primary
+    key, the statements pipelined in one round trip (executemany)."""
+    fields = [model._meta.get_field(name) for name in names]
+    columns = ", ".join(f'"{f.column}" = %s' for f in fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f'UPDATE {model._meta.db_table} SET {columns} WHERE "{model._meta.pk.column}" = %s',
+            [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+             + [obj.pk] for obj in objects])
 
 
 def _route_locked(leads: list[InboundLead], batch: _Routing | None = None) -> None:
@@ -282,7 +288,7 @@ def _name_brokerage(lead: InboundLead, seat: Seat) -> None:
     """The CRM projects its follow-up facts (receivers.project_followup) only onto a ledger
     line of the brokerage whose schema writes them: name the brokerage before it writes
     (inside the delivery's transaction, so a failed delivery leaves the line as it was).
-    The batch path names it when it marks the line, the facts kept until then.)"""
+    The batch path names it when it marks the line, the facts kept until then."""
     InboundLead.objects.filter(pk=lead.pk).exclude(brokerage_id=seat.brokerage_id).update(
         brokerage=seat.brokerage)
 
@@ -579,16 +585,8 @@ class _Routing:
     def save(self) -> None:
         """The changed fair-share states, in one statement (pipelined)."""
         states = [self.states[territory_id] for territory_id in sorted(self.touched)]
-        if not states:
-            return
-        fields = [RoutingState._meta.get_field(name)
-                  for name in ("credits", "decisions", "updated_at")]
-        columns = ", ".join(f'"{f.column}" = %s' for f in fields)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {RoutingState._meta.db_table} SET {columns} WHERE id = %s",
-                [[f.get_db_prep_save(getattr(state, f.attname), connection) for f in fields]
-                 + [state.pk] for state in states])
+        if states:
+            _update_each(RoutingState, states, ("credits", "decisions", "updated_at"))
 
 
 def decide(*, lead: InboundLead, now: datetime, zip_code: str | None = None,

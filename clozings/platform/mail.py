@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -182,15 +182,22 @@ def send_queued_mail(*, mail_id: int) -> OutboundMail | None:
     return _send_claimed(_due(timezone.now()).filter(pk=mail_id))
 
 
+def send_in_turn(ids: list[int], send_one: Callable[[int], object], *,
+                 seconds: float = SWEEP_SECONDS) -> list[int]:
+    """Call `send_one(id)` for each id in turn, for at most about `seconds`; returns the ids
+    not tried yet (the caller sends them on). Every outbox's batch task sends this way."""
+    deadline = time.monotonic() + seconds
+    for index, pk in enumerate(ids):
+        if time.monotonic() >= deadline:
+            return list(ids[index:])
+        send_one(pk)
+    return []
+
+
 def send_queued_mails(*, mail_ids: list[int], seconds: float = SWEEP_SECONDS) -> list[int]:
     """Send these mails one by one as `send_queued_mail` does, for at most about `seconds`;
     returns the ids not tried yet (the caller sends them on)."""
-    deadline = time.monotonic() + seconds
-    for index, mail_id in enumerate(mail_ids):
-        if time.monotonic() >= deadline:
-            return list(mail_ids[index:])
-        send_queued_mail(mail_id=mail_id)
-    return []
+    return send_in_turn(mail_ids, lambda pk: send_queued_mail(mail_id=pk), seconds=seconds)
 
 
 def send_due_mail(*, now: datetime | None = None) -> int:
