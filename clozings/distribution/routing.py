@@ -57,6 +57,8 @@ STATUS = InboundLead.Status
 REPEAT_WINDOW_DAYS = 90
 # A lead re-routed after its first agent missed the first-touch SLA counts for the agent
 # who has it now.
+# The wake-up intake sends routing with (platform.tenancy.enqueue_after_answer's `wake`).
+WAKE = "distribution.route_lead"
 COUNTED = (STATUS.ROUTED, STATUS.DELIVERED, STATUS.REROUTED)
 
 
@@ -97,11 +99,15 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
     holds are left to it, so two workers route different territories side by side), and
     ZIPs nobody holds. Leads another worker holds are skipped (SKIP LOCKED), never waited
     for: it is routing them, and should it die they are waiting again for the next task
-    or the sweeper. When `first_id`'s territory is another worker's just now, the lead is
-    sent again after commit (the other batch may not have taken it); with nothing else
-    routed, it is routed alone after the batch, waiting as `route_lead` does. Returns the
-    leads taken (each delivered, orphaned, or still `received` when its delivery
-    failed)."""
+    or the sweeper.
+
+    Intake wakes routing once for a burst of leads (`WAKE`), so whatever this batch saw
+    waiting and did not take is this task's to hand on: with something routed, it sends
+    routing again after commit (for the first lead left); with nothing routed (every one
+    in a territory another worker holds just now), it routes the first lead left alone,
+    waiting for its territory as `route_lead` does, then sends routing again for the rest.
+    Returns the leads taken (each delivered, orphaned, or still `received` when its
+    delivery failed)."""
     limit = limit or settings.LEAD_ROUTING_BATCH
     waiting = (InboundLead.objects.select_for_update(of=("self",), skip_locked=True)
                .select_related("source").filter(status=STATUS.RECEIVED))
@@ -127,15 +133,16 @@ def route_waiting(*, first_id: int | None = None, limit: int | None = None) -> l
             leads += list(others.order_by("received_at", "id")[:limit - len(leads)])
         if leads:
             _route_locked(leads, batch)
-    if first_zip is None or first_zip in batch.routable:
-        return leads
-    if not leads:  # nothing else to do: wait for that lead and territory, as route_lead does
-        lead, taken = _route_one(first_id)
-        return [lead] if taken else []
-    # another worker routes that territory now and may not have taken the lead: again
-    from clozings.distribution.tasks import route_lead as task  # tasks import this module
+    taken = {lead.pk for lead in leads}
+    left = [pk for pk in dict.fromkeys(([first_id] if first_zip is not None else [])
+                                       + list(oldest)) if pk not in taken]
+    if left and not leads:  # nothing else to do: wait for that lead's territory
+        lead, routed = _route_one(left.pop(0))
+        leads = [lead] if routed else []
+    if left:  # seen waiting, not taken: another worker may be routing them, or not
+        from clozings.distribution.tasks import route_lead as task  # tasks import this module
 
-    enqueue_now(task, inbound_lead_id=first_id)
+        enqueue_now(task, inbound_lead_id=left[0])
     return leads
 
 

@@ -23,7 +23,7 @@ from django.db.models import JSONField
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from clozings.distribution import adapters, tasks
+from clozings.distribution import adapters, routing, tasks
 from clozings.distribution.models import InboundLead, LeadSource, MetaLeadNotification
 from clozings.platform.errors import Conflict, DomainError
 from clozings.platform.tenancy import enqueue_after_answer, enqueue_on_commit
@@ -461,7 +461,8 @@ def receive_lead(*, source: LeadSource, data: dict, payload: dict, test: bool = 
         values["status"], values["rejection_reasons"] = str(unknown_status), unknown_reasons
     lead = plan.lead(pk, python, values)
     if lead.status == InboundLead.Status.RECEIVED:
-        enqueue_after_answer(tasks.route_lead, [{"inbound_lead_id": lead.pk}])
+        enqueue_after_answer(tasks.route_lead, [{"inbound_lead_id": lead.pk}],
+                             wake=routing.WAKE, wake_seconds=settings.LEAD_SWEEP_AFTER_SECONDS)
     logger.info("lead.received", extra={"inbound_lead": lead.pk, "lead_source": source.pk,
                                         "status": lead.status})
     return Intake(lead=lead, created=True)

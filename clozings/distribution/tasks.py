@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from clozings.distribution import notifications, routing, selectors, services, sla
-from clozings.platform.tenancy import enqueue_now
+from clozings.platform.tenancy import enqueue_now, woken
 
 logger = logging.getLogger(__name__)
 
@@ -17,9 +17,11 @@ logger = logging.getLogger(__name__)
 @shared_task(name="distribution.route_lead", acks_late=True, time_limit=60,
              soft_time_limit=50, autoretry_for=(OperationalError,), retry_backoff=1,
              max_retries=5, ignore_result=True)
-def route_lead(*, inbound_lead_id: int) -> None:
-    """Route this lead, and with it up to LEAD_ROUTING_BATCH - 1 others waiting (skipping
-    those another worker holds): one transaction for the lot."""
+def route_lead(*, inbound_lead_id: int | None = None) -> None:
+    """Route this lead (when still waiting), and with it up to LEAD_ROUTING_BATCH - 1
+    others waiting (skipping those another worker holds): one transaction for the lot.
+    Intake sends it as a wake-up (`routing.WAKE`): cleared here before anything is read."""
+    woken(routing.WAKE)
     routing.route_waiting(first_id=inbound_lead_id, limit=settings.LEAD_ROUTING_BATCH)
 
 

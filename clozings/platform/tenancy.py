@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.core.cache import caches
 from django.core.signals import request_finished, request_started
 from django.db import connection, transaction
 from django_tenants.utils import schema_context
@@ -43,26 +44,62 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     transaction.on_commit(lambda: enqueue_now(task, *args, **kwargs), robust=True)
 
 
-def enqueue_after_answer(task, kwargs_list: list[dict], **options) -> None:
+def enqueue_after_answer(task, kwargs_list: list[dict], *, wake: str | None = None,
+                         wake_seconds: int = 5, **options) -> None:
     """enqueue_on_commit for sends of `task` (keyword arguments each; `options` for
     apply_async) that need not hold up the answer: the committed rows are the record, and
     a sweeper sends again what is lost. In a request they leave once the answer has gone
     out (Django's request_finished, which the WSGI server sends after writing the body),
     in one broker round trip, each in the schema it was enqueued in; elsewhere (a task, a
-    command) when the transaction commits."""
+    command) when the transaction commits.
+
+    `wake`: the sends are a wake-up for a task that takes whatever the database says is
+    waiting (and calls `woken(wake)` before it reads): they are left out while an earlier
+    wake-up is still on its way (`wake_needed`), so that a burst of requests sends a
+    message or two, not one each."""
     if not kwargs_list:
         return
 
     def committed() -> None:
         pending = _after_answer.get()
         if pending is None:
-            _send_many(task, kwargs_list, options)
+            if wake is None or wake_needed(wake, wake_seconds):
+                _send_many(task, kwargs_list, options)
         else:
             # tenant-schemas-celery reads the schema when sending: the one of now, then
             headers = {**options.get("headers", {}), "_schema_name": connection.schema_name}
-            pending.append((task, kwargs_list, {**options, "headers": headers}))
+            pending.append((task, kwargs_list, {**options, "headers": headers},
+                            (wake, wake_seconds)))
 
     transaction.on_commit(committed, robust=True)
+
+
+# --- wake-ups: one message on its way is enough ----------------------------------------------
+# A wake-up is pending from the moment it is marked (just before its message is sent, after
+# the commit it announces) until its task calls `woken`, before reading the database. So a
+# row committed while one is pending is read by that task; one committed after the task
+# started marks and sends a new one. Should the message be lost, the mark lapses after its
+# seconds and the sweeper sends what is left, as for any lost message.
+WAKE_CACHE = "shared"  # settings.CACHES: the same Redis, keys not named for a schema
+
+
+def wake_needed(name: str, seconds: int) -> bool:
+    """Mark a wake-up of `name` pending for at most `seconds`: False when one already is
+    (its task has not started yet). True when Redis cannot say (the send then tries)."""
+    try:
+        return bool(caches[WAKE_CACHE].add(f"wake:{name}", 1, timeout=seconds))
+    except Exception:  # noqa: BLE001 - redis-py raises many kinds; sending is the safe side
+        logger.warning("wake.unknown", exc_info=True, extra={"wake": name})
+        return True
+
+
+def woken(name: str) -> None:
+    """Called by the woken task before it reads what is waiting: what is committed from now
+    on sends a wake-up of its own."""
+    try:
+        caches[WAKE_CACHE].delete(f"wake:{name}")
+    except Exception:  # noqa: BLE001 - the mark lapses by itself
+        logger.warning("wake.not_cleared", exc_info=True, extra={"wake": name})
 
 
 # The sends waiting for this request's answer to go out; None outside a request.
@@ -77,8 +114,9 @@ def _answer_started(**kwargs) -> None:
 def _answer_sent(**kwargs) -> None:
     pending = _after_answer.get()
     _after_answer.set(None)
-    for task, kwargs_list, options in pending or ():
-        _send_many(task, kwargs_list, options)
+    for task, kwargs_list, options, (wake, wake_seconds) in pending or ():
+        if wake is None or wake_needed(wake, wake_seconds):
+            _send_many(task, kwargs_list, options)
 
 
 request_started.connect(_answer_started, weak=False, dispatch_uid="clozings_after_answer")

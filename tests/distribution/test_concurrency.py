@@ -156,3 +156,25 @@ def test_a_task_with_nothing_else_to_route_waits_for_its_leads_busy_territory(se
 
     assert [lead.pk for lead in taken] == [busy.pk]
     assert InboundLead.objects.get(pk=busy.pk).status == "delivered"
+
+
+def test_a_full_batch_sends_routing_again_for_the_leads_it_left(seats):
+    from clozings.distribution.routing import route_waiting
+    from clozings.platform.celery import app
+
+    (agent,) = seats.make(1)
+    active_reservation(agent, "10001")
+    source = lead_source().source
+    leads = [take(source, n, zip_code="10001") for n in range(5)]
+    app.control.purge()
+
+    taken = route_waiting(first_id=leads[0].pk, limit=2)
+
+    # intake woke routing once for all five: the batch hands the rest on
+    assert [lead.pk for lead in taken] == [leads[0].pk, leads[1].pk]
+    assert _route_lead_messages() == [{"inbound_lead_id": leads[2].pk}]
+    app.control.purge()
+    assert [lead.pk for lead in route_waiting(first_id=leads[2].pk, limit=10)] == [
+        lead.pk for lead in leads[2:]]
+    assert _route_lead_messages() == []  # nothing left: nothing sent
+    assert set(InboundLead.objects.values_list("status", flat=True)) == {"delivered"}

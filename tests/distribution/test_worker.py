@@ -45,6 +45,31 @@ def test_a_lead_posted_through_the_api_is_in_the_agents_crm_moments_later(
     assert crm.inbound_lead_id == lead.pk and crm.agent_id == reservation.seat_id
 
 
+def test_a_burst_of_leads_wakes_routing_once_and_every_lead_is_delivered_once(
+        acme, workers, crm_cleanup):
+    import redis
+    from django.conf import settings
+
+    holder(acme.brokerage, ZIP)
+    client = source_client(lead_source().key)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    # twenty leads posted one after another while no worker runs
+    for n in range(20):
+        assert client.post("/api/v1/leads", lead_data(n),
+                           content_type="application/json").status_code == 202
+
+    # one wake-up is on its way for all of them
+    assert broker.llen("celery") == 1
+    # a worker taking 4 at a time hands the rest on, batch after batch
+    workers.start(LEAD_ROUTING_BATCH="4")
+    wait_until(delivered(20), what="the twenty leads to be delivered")
+    with in_schema(acme.schema_name):
+        assert sorted(Lead.objects.values_list("inbound_lead_id", flat=True)) == sorted(
+            InboundLead.objects.values_list("pk", flat=True))
+        assert Task.objects.count() == 20
+
+
 def test_the_sweeper_sends_a_lead_whose_message_was_lost(acme, workers, crm_cleanup):
     holder(acme.brokerage, ZIP)
     source = lead_source().source

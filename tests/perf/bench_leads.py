@@ -29,6 +29,11 @@ Figures, each the median over BENCH_RUNS runs:
   transaction). Baseline speed_to_lead_alone_p50 / _p99: the same
   path with the worker idle, SPEED_ALONE leads posted one at a time, each delivered before
   the next. lead_delivery_raw_sql_per_lead is printed beside them as the floor.
+- new_lead_mail_p50 / _p99: for the same leads, from `received_at` to the agent's new-lead
+  mail taken by the loopback SMTP server (the mail's `sent_at`).
+
+The worker's new-lead mail goes to a real SMTP server on loopback (aiosmtpd, in this
+process), as it would go to a relay in production; the count it received is printed.
 
 Every figure carries `load_avg` (1-minute load average when it was measured): the machine
 is shared, so read the ratios first.
@@ -37,6 +42,7 @@ is shared, so read the ratios first.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import selectors
 import socket
@@ -55,7 +61,7 @@ from django.utils import timezone
 
 from clozings.distribution import services as distribution_services
 from clozings.distribution.models import InboundLead
-from clozings.platform.embedded import spawn
+from clozings.platform.embedded import free_port, spawn
 from clozings.tenants import services as tenant_services
 from clozings.tenants.models import Seat, User
 from clozings.territories import services as territory_services
@@ -232,9 +238,34 @@ def _wait_delivered(ids: list[int]) -> None:
         time.sleep(0.02)
 
 
+# --- mail: a real SMTP server on loopback that keeps a count ---------------------------------
+class _MailSink:
+    """Where the worker's new-lead mail goes, as a relay would take it in production (a
+    refused connection would time each send's failure instead)."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # a line per connection
+        self.received = 0
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.received += 1
+        return "250 Message accepted"
+
+    def environment(self) -> dict[str, str]:
+        return {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(self.controller.port)}
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
 # --- the worker ------------------------------------------------------------------------------
 class _Worker:
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, mail: _MailSink):
         from clozings.platform.celery import app
 
         self.app = app
@@ -243,7 +274,7 @@ class _Worker:
         self.process = spawn(
             [sys.executable, "-m", "celery", "-A", "clozings.platform.celery", "worker",
              "--hostname", self.name, "--loglevel", "WARNING", "--without-mingle",
-             "--without-gossip"], env=dict(os.environ), stdout=self.log,
+             "--without-gossip"], env={**os.environ, **mail.environment()}, stdout=self.log,
             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[self.name], timeout=0.5):
@@ -347,6 +378,29 @@ def _speeds_ms(ids: list[int], schemas: list[str]) -> list[float]:
         return [float(row[0]) for row in cursor.fetchall()]
 
 
+def _mail_ms(ids: list[int]) -> list[float]:
+    """Per lead: from received_at to its new-lead mail taken by the SMTP server, once every
+    one of them is sent (the mail tasks follow the routing ones in the worker's queue)."""
+    from clozings.distribution.notifications import NEW_LEAD
+    from clozings.platform.models import OutboundMail
+
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    refs = [f"{pk}:{seat}" for pk, seat in InboundLead.objects.filter(pk__in=ids)
+            .values_list("pk", "seat_id")]
+    while OutboundMail.objects.filter(kind=NEW_LEAD, ref__in=refs,
+                                      sent_at__isnull=False).count() < len(refs):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark leads' mail was not all sent in time")
+        time.sleep(0.1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXTRACT(EPOCH FROM (mail.sent_at - inbound.received_at)) * 1000"
+            f" FROM {OutboundMail._meta.db_table} mail JOIN distribution_inboundlead inbound"
+            " ON mail.ref = inbound.id || ':' || inbound.seat_id"
+            " WHERE mail.kind = %s AND mail.ref = ANY(%s)", [NEW_LEAD, refs])
+        return [float(row[0]) for row in cursor.fetchall()]
+
+
 def _ids_of(answers: list[_Answer]) -> list[int]:
     import json
 
@@ -431,7 +485,8 @@ def run(context: BenchContext) -> list[dict]:
             leads_per_s=round(BATCH_LEADS / statistics.median(batch_ms) * 1000, 1))]
 
         # routing + delivery throughput beside the raw-SQL ceiling
-        worker = _Worker(log_dir)
+        mail = _MailSink()
+        worker = _Worker(log_dir, mail)
         try:
             raw_ms, worker_ms = [], []
             for number in range(context.runs):
@@ -471,6 +526,7 @@ def run(context: BenchContext) -> list[dict]:
                            [ms / ROUTING_LEADS for ms in raw_ms], **extra, load_avg=_load())
             speed = {"p50": [], "p99": []}
             alone = {"p50": [], "p99": []}
+            mailed = {"p50": [], "p99": []}
             for number in range(context.runs):
                 context.progress(f"leads: speed run {number + 1}: {SPEED_ALONE} leads one at "
                                  "a time")
@@ -494,6 +550,9 @@ def run(context: BenchContext) -> list[dict]:
                 assert len(speeds) == len(ids), "a delivered lead has no CRM lead"
                 speed["p50"].append(_percentile(speeds, 0.5))
                 speed["p99"].append(_percentile(speeds, 0.99))
+                mails = _mail_ms(ids)
+                mailed["p50"].append(_percentile(mails, 0.5))
+                mailed["p99"].append(_percentile(mails, 0.99))
             results.append(floor)
             extra = {"brokerages": count, "rate_per_s": SPEED_RATE, "seconds": SPEED_SECONDS,
                      "leads": speed_count}
@@ -502,8 +561,14 @@ def run(context: BenchContext) -> list[dict]:
                               leads=SPEED_ALONE, load_avg=_load())
                 results += [base, figure(f"speed_to_lead_{name}", speed[name], baseline=base,
                                          **extra, load_avg=_load())]
+            for name in ("p50", "p99"):
+                results.append(figure(f"new_lead_mail_{name}", mailed[name], **extra,
+                                      load_avg=_load()))
+            context.progress(f"leads: {mail.received} new-lead mails reached the loopback SMTP "
+                             "server")
         finally:
             worker.stop()
+            mail.stop()
     finally:
         gunicorn.stop()
     return results

@@ -29,7 +29,13 @@ from django.http import HttpResponse
 from django.urls import path
 from django_tenants.utils import tenant_context
 
-from clozings.platform.tenancy import enqueue_after_answer, enqueue_now, enqueue_on_commit
+from clozings.platform.tenancy import (
+    enqueue_after_answer,
+    enqueue_now,
+    enqueue_on_commit,
+    wake_needed,
+    woken,
+)
 from tests.conftest import host_client
 from tests.platform.celery_probe import record_schema
 from tests.platform.test_sentry import _Collector
@@ -214,6 +220,68 @@ def test_enqueue_after_answer_outside_a_request_sends_on_commit(transactional_db
         enqueue_after_answer(record_schema, [{"key": "a"}, {"key": "b"}], queue=queue)
         queued_before_commit = broker.llen(queue)
     assert (queued_before_commit, broker.llen(queue)) == (0, 2)
+    broker.delete(queue)
+
+
+def test_a_wake_up_is_sent_once_while_it_is_on_its_way_then_again_once_woken(
+        transactional_db, broker):
+    queue = f"{QUEUE}-wake"
+    wake = f"test-{uuid.uuid4().hex[:8]}"
+
+    def commit_in_a_request(key: str) -> None:
+        request_started.send(sender=None)
+        with transaction.atomic():
+            enqueue_after_answer(record_schema, [{"key": key}], wake=wake, queue=queue)
+        request_finished.send(sender=None)
+
+    # a burst: the first sends, the rest find its wake-up still on its way
+    for key in ("a", "b", "c"):
+        commit_in_a_request(key)
+    # outside a request too, on commit
+    with transaction.atomic():
+        enqueue_after_answer(record_schema, [{"key": "d"}], wake=wake, queue=queue)
+    assert broker.llen(queue) == 1
+
+    # the task started (it reads the database after this): the next commit sends again
+    woken(wake)
+    commit_in_a_request("e")
+    commit_in_a_request("f")
+    assert broker.llen(queue) == 2
+    broker.delete(queue)
+
+
+def test_a_lost_wake_up_lapses_after_its_seconds(transactional_db, broker):
+    queue = f"{QUEUE}-lapse"
+    wake = f"test-{uuid.uuid4().hex[:8]}"
+    for _ in range(2):
+        with transaction.atomic():
+            enqueue_after_answer(record_schema, [{"key": "a"}], wake=wake, wake_seconds=1,
+                                 queue=queue)
+    assert broker.llen(queue) == 1
+    broker.delete(queue)  # the message is lost; its task never calls woken()
+
+    time.sleep(1.2)
+    with transaction.atomic():
+        enqueue_after_answer(record_schema, [{"key": "b"}], wake=wake, wake_seconds=1,
+                             queue=queue)
+    assert broker.llen(queue) == 1
+    broker.delete(queue)
+
+
+def test_a_wake_up_is_sent_when_redis_cannot_say_whether_one_is_pending(
+        transactional_db, broker, settings, caplog):
+    queue = f"{QUEUE}-unknown"
+    wake = f"test-{uuid.uuid4().hex[:8]}"
+    assert wake_needed(wake, 5)  # one on its way
+    # the wake-ups' Redis is out of reach (Django builds the caches again from this)
+    settings.CACHES = {**settings.CACHES, "shared": {
+        **settings.CACHES["shared"], "LOCATION": "redis://127.0.0.1:9/0"}}
+
+    with transaction.atomic():
+        enqueue_after_answer(record_schema, [{"key": "a"}], wake=wake, queue=queue)
+
+    assert broker.llen(queue) == 1
+    assert any(r.getMessage() == "wake.unknown" for r in caplog.records)
     broker.delete(queue)
 
 
