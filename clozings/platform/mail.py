@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import smtplib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,8 @@ from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import QuerySet
@@ -138,25 +140,64 @@ def _due(now: datetime) -> QuerySet[OutboundMail]:
     return OutboundMail.objects.filter(next_attempt_at__lte=now)
 
 
-def _send_claimed(candidates: QuerySet[OutboundMail]) -> OutboundMail | None:
+@contextmanager
+def _one_server_session() -> Iterator[BaseEmailBackend]:
+    """One connection to the mail server for several sends (opened at the first, closed at
+    the end); a failed send closes it, so the next one opens a new one."""
+    backend = get_connection()
+    try:
+        yield backend
+    finally:
+        _close_quietly(backend)
+
+
+def _close_quietly(backend: BaseEmailBackend) -> None:
+    try:
+        backend.close()
+    except Exception:  # noqa: BLE001 - a server already gone; the next send reconnects
+        logger.warning("mail.close_failed", exc_info=True)
+
+
+def _send(message: EmailMultiAlternatives, backend: BaseEmailBackend | None) -> None:
+    if backend is None:
+        message.send()  # a connection of its own, closed after
+        return
+    # opened here (kept open: the backend closes only a connection its send opened)
+    kept = not backend.open()
+    try:
+        message.send()
+    except smtplib.SMTPServerDisconnected:
+        if not kept:
+            raise
+        # the server dropped a connection kept from an earlier send: once more, afresh
+        _close_quietly(backend)
+        backend.open()
+        message.send()
+
+
+def _send_claimed(candidates: QuerySet[OutboundMail],
+                  backend: BaseEmailBackend | None = None) -> OutboundMail | None:
     """Lock the first candidate nobody is sending (SKIP LOCKED), send it and record the
     outcome in the same transaction. A worker that dies mid-send releases the lock with
-    its connection, and the mail is due again at once."""
+    its connection, and the mail is due again at once. `backend`: a connection to the
+    mail server shared by several sends (`_one_server_session`); else one of its own."""
     with transaction.atomic():
         mail = candidates.select_for_update(skip_locked=True).order_by(
             "next_attempt_at", "pk").first()
         if mail is None:
             return None
         message = EmailMultiAlternatives(subject=mail.subject, body=mail.text, to=[mail.to],
-                                         headers=mail.headers or None)
+                                         headers=mail.headers or None, connection=backend)
         if mail.html:
             message.attach_alternative(mail.html, "text/html")
         now = timezone.now()
         mail.attempts += 1
         mail.last_attempt_at = now
         try:
-            message.send()
+            _send(message, backend)
         except Exception as exc:  # noqa: BLE001 (every failure is recorded and retried)
+            if backend is not None:
+                _close_quietly(backend)
             mail.last_error = f"{type(exc).__name__}: {exc}"[:1000]
             mail.next_attempt_at = (now + retry_delay(mail.attempts)
                                     if mail.attempts < MAX_ATTEMPTS else None)
@@ -195,19 +236,24 @@ def send_in_turn(ids: list[int], send_one: Callable[[int], object], *,
 
 
 def send_queued_mails(*, mail_ids: list[int], seconds: float = SWEEP_SECONDS) -> list[int]:
-    """Send these mails one by one as `send_queued_mail` does, for at most about `seconds`;
-    returns the ids not tried yet (the caller sends them on)."""
-    return send_in_turn(mail_ids, lambda pk: send_queued_mail(mail_id=pk), seconds=seconds)
+    """Send these mails one by one as `send_queued_mail` does, over one connection to the
+    mail server, for at most about `seconds`; returns the ids not tried yet (the caller
+    sends them on)."""
+    with _one_server_session() as backend:
+        return send_in_turn(mail_ids, lambda pk: _send_claimed(
+            _due(timezone.now()).filter(pk=pk), backend), seconds=seconds)
 
 
 def send_due_mail(*, now: datetime | None = None) -> int:
-    """The sweeper: send every mail that is due and not being sent; how many were tried."""
+    """The sweeper: send every mail that is due and not being sent, over one connection to
+    the mail server; how many were tried."""
     tried = 0
     deadline = time.monotonic() + SWEEP_SECONDS
-    while time.monotonic() < deadline:
-        if _send_claimed(_due(now or timezone.now())) is None:
-            break
-        tried += 1
+    with _one_server_session() as backend:
+        while time.monotonic() < deadline:
+            if _send_claimed(_due(now or timezone.now()), backend) is None:
+                break
+            tried += 1
     return tried
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from kombu import Queue
 
 env = environ.Env()
 
@@ -134,7 +135,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 # The worker logs through LOGGING below (one JSON line per event), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Routing first: a lead waits for no mail. Route messages have a queue of their own, read
+# before the default one (kombu's Redis transport polls its queues in this order with the
+# "priority" strategy), so a backlog of mail and texts never holds up a lead's delivery.
+CELERY_TASK_QUEUES = (Queue("routing"), Queue("celery"))
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"distribution.route_lead": {"queue": "routing"}}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600,
+                                   "queue_order_strategy": "priority"}
 CELERY_BEAT_SCHEDULE: dict = {}
 # Billing: finish within a minute what a lost task or a dead worker left (billing.services.sweep).
 CELERY_BEAT_SCHEDULE["billing.sweep"] = {"task": "billing.sweep", "schedule": 30.0}

@@ -46,14 +46,14 @@ def test_a_daily_cap_of_one_holds_when_two_of_the_agents_zips_get_a_lead_at_once
 
 
 def _route_lead_messages() -> list[dict]:
-    """The route_lead messages waiting in the broker's default queue (their kwargs)."""
+    """The route_lead messages waiting in the broker's routing queue (their kwargs)."""
     import ast
     import json
 
     import redis
     from django.conf import settings
 
-    raw = redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("celery", 0, -1)
+    raw = redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("routing", 0, -1)
     headers = [json.loads(message)["headers"] for message in raw]
     return [ast.literal_eval(h["kwargsrepr"]) for h in headers
             if h.get("task") == "distribution.route_lead"]

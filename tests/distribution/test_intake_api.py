@@ -200,12 +200,12 @@ def test_a_batch_is_one_insert_and_a_routing_message_per_few_leads_sent_on_commi
         source, settings, django_capture_on_commit_callbacks):
     settings.LEAD_ROUTING_BATCH = 10  # a message per 5 received leads covers them twice
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("celery")
+    broker.delete("routing")
     leads = [lead_data(n) for n in range(25)] + [lead_data(99, zip_code="00000")]
 
     with django_capture_on_commit_callbacks() as on_commit:
         response = post(source.key, {"leads": leads}, path="/api/v1/leads/batch")
-        assert broker.llen("celery") == 0  # nothing is sent before the commit
+        assert broker.llen("routing") == 0  # nothing is sent before the commit
     for callback in on_commit:
         callback()
 
@@ -213,7 +213,7 @@ def test_a_batch_is_one_insert_and_a_routing_message_per_few_leads_sent_on_commi
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["received"] * 25 + ["rejected"]
     assert len({r["id"] for r in results}) == 26
-    queued = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    queued = [json.loads(raw) for raw in broker.lrange("routing", 0, -1)]
     routed = sorted(json.loads(base64.b64decode(m["body"]))[1]["inbound_lead_id"]
                     for m in queued if m["headers"]["task"] == "distribution.route_lead")
     # routing for leads 0, 5, 10, 15 and 20; the rejected one never

@@ -60,7 +60,7 @@ def test_a_burst_of_leads_wakes_routing_once_and_every_lead_is_delivered_once(
                            content_type="application/json").status_code == 202
 
     # one wake-up is on its way for all of them
-    assert broker.llen("celery") == 1
+    assert broker.llen("routing") == 1
     # a worker taking 4 at a time hands the rest on, batch after batch
     workers.start(LEAD_ROUTING_BATCH="4")
     wait_until(delivered(20), what="the twenty leads to be delivered")
@@ -68,6 +68,51 @@ def test_a_burst_of_leads_wakes_routing_once_and_every_lead_is_delivered_once(
         assert sorted(Lead.objects.values_list("inbound_lead_id", flat=True)) == sorted(
             InboundLead.objects.values_list("pk", flat=True))
         assert Task.objects.count() == 20
+
+
+class _SlowMailServer:
+    """A real SMTP server on loopback taking a tenth of a second over each mail."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        from clozings.platform.embedded import free_port
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        import asyncio
+
+        await asyncio.sleep(0.1)
+        return "250 Message accepted"
+
+
+def test_a_lead_is_routed_before_a_backlog_of_mail(acme, workers, crm_cleanup):
+    from clozings.platform import mail
+    from clozings.platform.models import OutboundMail
+
+    holder(acme.brokerage, ZIP)
+    server = _SlowMailServer()
+    server.controller.start()
+    try:
+        # twenty mails waiting for the worker (a task each), then a lead
+        for n in range(20):
+            mail.queue_mail(to=f"someone{n}@example.test", subject="Hello", text="Hi",
+                            kind="tests.backlog", ref=str(n))
+        response = source_client(lead_source().key).post(
+            "/api/v1/leads", lead_data(), content_type="application/json")
+        assert response.status_code == 202
+
+        workers.start(EMAIL_PORT=str(server.controller.port))
+        wait_until(delivered(1), what="the lead to be delivered")
+        # the lead went first: the mail (two seconds of it) had barely begun
+        assert OutboundMail.objects.filter(kind="tests.backlog",
+                                           sent_at__isnull=False).count() <= 3
+        wait_until(lambda: OutboundMail.objects.filter(
+            kind="tests.backlog", sent_at__isnull=False).count() == 20,
+            what="the mail to go out after it")
+    finally:
+        server.controller.stop()
 
 
 def test_the_sweeper_sends_a_lead_whose_message_was_lost(acme, workers, crm_cleanup):

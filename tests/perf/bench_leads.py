@@ -78,7 +78,7 @@ SPEED_SECONDS = float(os.environ.get("BENCH_SPEED_SECONDS", "300"))
 BATCH_LEADS = int(os.environ.get("BENCH_BATCH_LEADS", "2000"))
 BATCH_SIZE = 500  # the batch endpoint's most
 DELIVERY_TIMEOUT_SECONDS = 300
-QUEUE = "celery"
+QUEUES = ("routing", "celery")
 SPEED_ALONE = 20
 
 
@@ -283,7 +283,8 @@ class _Worker:
 
     def consume(self, on: bool) -> None:
         control = self.app.control.add_consumer if on else self.app.control.cancel_consumer
-        control(QUEUE, destination=[self.name], reply=True, timeout=5)
+        for queue in QUEUES:
+            control(queue, destination=[self.name], reply=True, timeout=5)
 
     def stop(self) -> None:
         self.process.terminate()

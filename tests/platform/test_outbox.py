@@ -418,3 +418,74 @@ def test_a_private_mail_leaves_nothing_of_the_contact_in_the_public_outbox(mailb
     assert private.sent_at is not None and ordinary.sent_at is not None
     assert (private.to, private.subject, private.text, private.headers) == ("", "", "", {})
     assert (ordinary.to, ordinary.text) == ("agent@example.com", "Call them.")
+
+
+class _CountingServer:
+    """An SMTP server on loopback that counts its sessions; `drop_after_each`: it closes
+    the connection just after taking each mail (a server that drops kept connections)."""
+
+    def __init__(self, *, drop_after_each: bool = False):
+        from aiosmtpd.controller import Controller
+
+        self.sessions, self.received, self.drop_after_each = 0, [], drop_after_each
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        import asyncio
+
+        self.received.extend(envelope.rcpt_tos)
+        if self.drop_after_each:
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def counting_server(settings):
+    servers = []
+
+    def start(**options) -> _CountingServer:
+        server = _CountingServer(**options)
+        server.controller.start()
+        servers.append(server)
+        settings.EMAIL_PORT = server.controller.port
+        return server
+
+    yield start
+    for server in servers:
+        server.controller.stop()
+
+
+def test_a_batch_of_mail_goes_out_over_one_connection_to_the_mail_server(
+        db, counting_server):
+    server = counting_server()
+    mails = [_queue(to=f"agent{n}@example.test") for n in range(3)]
+
+    assert outbox.send_queued_mails(mail_ids=[mail.pk for mail in mails]) == []
+
+    assert server.received == [f"agent{n}@example.test" for n in range(3)]
+    assert server.sessions == 1
+    assert {m.state for m in OutboundMail.objects.filter(pk__in=[m.pk for m in mails])} == {
+        "sent"}
+
+
+def test_a_kept_connection_the_server_dropped_is_opened_again_and_nothing_is_lost(
+        db, counting_server):
+    import time
+
+    server = counting_server(drop_after_each=True)
+    mails = [_queue(to=f"agent{n}@example.test") for n in range(3)]
+
+    with outbox._one_server_session() as backend:
+        for mail in mails:
+            time.sleep(0.2)  # the server has closed the kept connection by now
+            outbox._send_claimed(outbox._due(timezone.now()).filter(pk=mail.pk), backend)
+
+    assert server.received == [f"agent{n}@example.test" for n in range(3)]
+    assert server.sessions == 3
+    assert {(m.state, m.attempts) for m in OutboundMail.objects.filter(
+        pk__in=[m.pk for m in mails])} == {("sent", 1)}
