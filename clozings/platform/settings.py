@@ -138,7 +138,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Routing first: a lead waits for no mail. Route messages have a queue of their own, read
 # before the default one (kombu's Redis transport polls its queues in this order with the
 # "priority" strategy), so a backlog of mail and texts never holds up a lead's delivery.
-CELERY_TASK_QUEUES = (Queue("routing"), Queue("celery"))
+# (each queue with a routing key of its own: Celery would bind a queue named without one to
+# the default key, and the default queue's messages would land in both)
+CELERY_TASK_QUEUES = (Queue("routing", routing_key="routing"),
+                      Queue("celery", routing_key="celery"))
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {"distribution.route_lead": {"queue": "routing"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600,

@@ -32,7 +32,7 @@ def test_leads_benchmark_prints_each_figure_beside_its_baseline(tmp_path):
         "lead_delivery_raw_sql", "lead_routing_delivery", "lead_delivery_raw_sql_per_lead",
         "speed_to_lead_p50", "speed_to_lead_p99", "speed_to_lead_alone_p50",
         "speed_to_lead_alone_p99", "lead_batch_intake", "lead_batch_insert_executemany",
-        "lead_batch_insert_copy"}
+        "lead_batch_insert_copy", "new_lead_mail_p50", "new_lead_mail_p99"}
     assert all(f["median_ms"] > 0 and f["brokerages"] == 2 for f in figures.values())
     assert figures["lead_intake_p99"]["baseline"]["bench"] == "healthz_paced_p99"
     assert figures["lead_routing_delivery"]["baseline"]["bench"] == "lead_delivery_raw_sql"
@@ -41,3 +41,5 @@ def test_leads_benchmark_prints_each_figure_beside_its_baseline(tmp_path):
     assert figures["lead_batch_intake"]["baseline"]["bench"] == "lead_batch_insert_executemany"
     assert figures["lead_batch_intake"]["leads_per_s"] > 0
     assert all("load_avg" in f for f in figures.values())
+    # every speed-run lead's new-lead mail reached the loopback SMTP server
+    assert figures["new_lead_mail_p99"]["unsent_after_wait"] == 0

@@ -223,6 +223,28 @@ def test_enqueue_after_answer_outside_a_request_sends_on_commit(transactional_db
     broker.delete(queue)
 
 
+def test_routing_has_a_queue_of_its_own_and_every_message_lands_in_one_queue(
+        transactional_db, broker):
+    from clozings.distribution.tasks import route_lead
+    from clozings.platform.tasks import send_mails_task
+
+    for queue in ("routing", "celery"):
+        broker.delete(queue)
+    route_lead.apply_async(kwargs={"inbound_lead_id": 1})
+    send_mails_task.apply_async(args=[[1]])
+
+    def tasks_in(queue: str) -> list[str]:
+        return [json.loads(raw)["headers"]["task"] for raw in broker.lrange(queue, 0, -1)]
+
+    assert tasks_in("routing") == ["distribution.route_lead"]
+    assert tasks_in("celery") == ["platform.send_mails"]
+    # and a worker reads the routing queue first
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] == "priority"
+    assert [queue.name for queue in settings.CELERY_TASK_QUEUES] == ["routing", "celery"]
+    for queue in ("routing", "celery"):
+        broker.delete(queue)
+
+
 def test_a_wake_up_is_sent_once_while_it_is_on_its_way_then_again_once_woken(
         transactional_db, broker):
     queue = f"{QUEUE}-wake"
