@@ -55,10 +55,10 @@ STATUS = InboundLead.Status
 # The same person (phone or email) again within this many days goes to the agent who
 # already has them, as a new inquiry on their CRM lead.
 REPEAT_WINDOW_DAYS = 90
-# A lead re-routed after its first agent missed the first-touch SLA counts for the agent
-# who has it now.
 # The wake-up intake sends routing with (platform.tenancy.enqueue_after_answer's `wake`).
 WAKE = "distribution.route_lead"
+# A lead re-routed after its first agent missed the first-touch SLA counts for the agent
+# who has it now.
 COUNTED = (STATUS.ROUTED, STATUS.DELIVERED, STATUS.REROUTED)
 
 
