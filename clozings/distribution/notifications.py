@@ -27,7 +27,7 @@ from clozings.platform import sms
 from clozings.platform.mail import queue_mail, retry_delay, send_in_turn, sent_together
 from clozings.platform.models import OutboundMail
 from clozings.platform.money import format_cents
-from clozings.platform.tenancy import enqueue_on_commit
+from clozings.platform.tenancy import enqueue_on_commit, gathered_then_sent
 from clozings.tenants.models import Seat
 from clozings.tenants.services import brokerage_url
 
@@ -125,20 +125,12 @@ def announced_together() -> Iterator[None]:
     deliveries, in its transaction) are sent by one task each after commit, not one task
     per lead. A notification rolled back with its lead's savepoint is not found by those
     tasks; a lost task is the sweepers' (mail and texts), as ever."""
-    if _texts_together.get() is not None:
-        yield
-        return
-    ids: list[int] = []
-    token = _texts_together.set(ids)
-    try:
-        with sent_together():
-            yield
-    finally:
-        _texts_together.reset(token)
-        if ids:
-            from clozings.distribution.tasks import send_texts  # tasks import this module
+    from clozings.distribution.tasks import send_texts  # tasks import this module
 
-            enqueue_on_commit(send_texts, text_ids=ids)
+    with gathered_then_sent(_texts_together,
+                            lambda ids: enqueue_on_commit(send_texts, text_ids=ids)), \
+            sent_together():
+        yield
 
 
 # --- sending texts (through the kernel's SMS backend, clozings.platform.sms) -----------

@@ -29,7 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clozings.platform.models import OutboundMail
-from clozings.platform.tenancy import enqueue_on_commit
+from clozings.platform.tenancy import enqueue_on_commit, gathered_then_sent
 
 logger = logging.getLogger(__name__)
 
@@ -110,25 +110,14 @@ def queue_mail(*, to: str, subject: str, text: str, html: str = "",
 _together: ContextVar[list[int] | None] = ContextVar("mail_sent_together", default=None)
 
 
-@contextmanager
-def sent_together() -> Iterator[None]:
-    """Mail queued inside the block (in a transaction) is sent by one task after commit
-    instead of one task each: a batch of work queues one message. A mail rolled back with
-    its savepoint is not found by that task (nothing to send); a lost task is the outbox
-    sweeper's, as ever. Nested blocks share the outer one's task."""
-    if _together.get() is not None:
-        yield
-        return
-    ids: list[int] = []
-    token = _together.set(ids)
-    try:
-        yield
-    finally:
-        _together.reset(token)
-        if ids:
-            from clozings.platform.tasks import send_mails_task  # tasks import this module
+def sent_together():
+    """A context manager: mail queued inside it (in a transaction) is sent by one task after
+    commit instead of one task each: a batch of work queues one message. A mail rolled back
+    with its savepoint is not found by that task (nothing to send); a lost task is the
+    outbox sweeper's, as ever. Nested blocks share the outer one's task."""
+    from clozings.platform.tasks import send_mails_task  # tasks import this module
 
-            enqueue_on_commit(send_mails_task, ids)
+    return gathered_then_sent(_together, lambda ids: enqueue_on_commit(send_mails_task, ids))
 
 
 def retry_delay(attempts: int) -> timedelta:

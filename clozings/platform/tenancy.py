@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.core.cache import caches
@@ -42,6 +42,26 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     commits, or at once outside one. A broker outage is logged and never fails the caller:
     whatever must happen is recorded in the database, and a beat sweeper sends it again."""
     transaction.on_commit(lambda: enqueue_now(task, *args, **kwargs), robust=True)
+
+
+@contextmanager
+def gathered_then_sent(gathered: contextvars.ContextVar[list | None],
+                       send: Callable[[list], None]) -> Iterator[None]:
+    """For a block of work that queues rows to send (in a transaction): the ids appended to
+    `gathered` while it runs go to `send` once, at its end (which enqueues one task for them
+    on commit), instead of a task each. Nested blocks share the outer one's. A row rolled
+    back with its savepoint is not found by that task; a lost task is a sweeper's."""
+    if gathered.get() is not None:
+        yield
+        return
+    ids: list = []
+    token = gathered.set(ids)
+    try:
+        yield
+    finally:
+        gathered.reset(token)
+        if ids:
+            send(ids)
 
 
 def enqueue_after_answer(task, kwargs_list: list[dict], *, wake: str | None = None,

@@ -4,6 +4,7 @@ the ZIPs they hold."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,26 +60,21 @@ def _route_lead_messages() -> list[dict]:
             if h.get("task") == "distribution.route_lead"]
 
 
-def test_a_batch_leaves_a_territory_another_worker_holds_and_sends_its_lead_again(seats):
+@contextmanager
+def _held_by_another_worker(zip_code: str) -> Iterator[None]:
+    """The ZIP's fair-share state locked by another connection, as a batch routing it
+    would hold it, for the length of the block."""
     import threading
 
     from django.db import connection, transaction
 
-    from clozings.distribution.routing import route_waiting
-    from clozings.platform.celery import app
     from clozings.territories.models import Territory
 
-    first, other = seats.make(2)
-    active_reservation(first, "10001")
-    active_reservation(other, "60601")
-    source = lead_source().source
-    busy, free = take(source, 1, zip_code="10001"), take(source, 2, zip_code="60601")
-    territory = Territory.objects.get(zip_code="10001")
+    territory = Territory.objects.get(zip_code=zip_code)
     RoutingState.objects.get_or_create(territory=territory)
-    app.control.purge()
     locked, release = threading.Event(), threading.Event()
 
-    def another_worker() -> None:  # holds 10001's fair-share state, as a batch routing it
+    def another_worker() -> None:
         try:
             with transaction.atomic():
                 RoutingState.objects.select_for_update().get(territory=territory)
@@ -91,10 +87,25 @@ def test_a_batch_leaves_a_territory_another_worker_holds_and_sends_its_lead_agai
     thread.start()
     assert locked.wait(30)
     try:
-        taken = route_waiting(first_id=busy.pk, limit=10)
+        yield
     finally:
         release.set()
         thread.join()
+
+
+def test_a_batch_leaves_a_territory_another_worker_holds_and_sends_its_lead_again(seats):
+    from clozings.distribution.routing import route_waiting
+    from clozings.platform.celery import app
+
+    first, other = seats.make(2)
+    active_reservation(first, "10001")
+    active_reservation(other, "60601")
+    source = lead_source().source
+    busy, free = take(source, 1, zip_code="10001"), take(source, 2, zip_code="60601")
+    app.control.purge()
+
+    with _held_by_another_worker("10001"):
+        taken = route_waiting(first_id=busy.pk, limit=10)
 
     # the free territory's lead is routed at once; the busy one's is left, and sent again
     assert [lead.pk for lead in taken] == [free.pk]
@@ -110,27 +121,14 @@ def test_a_task_with_nothing_else_to_route_waits_for_its_leads_busy_territory(se
     import threading
     import time
 
-    from django.db import connection, transaction
+    from django.db import connection
 
     from clozings.distribution.routing import route_waiting
-    from clozings.territories.models import Territory
 
     (agent,) = seats.make(1)
     active_reservation(agent, "10001")
     busy = take(lead_source().source, 1, zip_code="10001")
-    territory = Territory.objects.get(zip_code="10001")
-    RoutingState.objects.get_or_create(territory=territory)
-    locked, release = threading.Event(), threading.Event()
     taken: list = []
-
-    def another_worker() -> None:  # holds 10001's fair-share state, as a batch routing it
-        try:
-            with transaction.atomic():
-                RoutingState.objects.select_for_update().get(territory=territory)
-                locked.set()
-                release.wait(30)
-        finally:
-            connection.close()
 
     def task() -> None:
         try:
@@ -138,20 +136,16 @@ def test_a_task_with_nothing_else_to_route_waits_for_its_leads_busy_territory(se
         finally:
             connection.close()
 
-    holder = threading.Thread(target=another_worker)
-    holder.start()
-    assert locked.wait(30)
-    routing = threading.Thread(target=task)
-    routing.start()
-    deadline = time.monotonic() + 30
-    with connection.cursor() as cursor:  # until the task waits for that lock
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                break
-            time.sleep(0.05)
-    release.set()
-    holder.join()
+    with _held_by_another_worker("10001"):
+        routing = threading.Thread(target=task)
+        routing.start()
+        deadline = time.monotonic() + 30
+        with connection.cursor() as cursor:  # until the task waits for that lock
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
     routing.join()
 
     assert [lead.pk for lead in taken] == [busy.pk]
