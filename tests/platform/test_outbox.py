@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -389,8 +390,17 @@ def test_a_mail_held_by_a_worker_that_dies_is_sent_by_the_sweeper(committed_mail
     assert outbox.send_due_mail() == 0
     assert mailbox == []
 
-    # when: the worker dies (its connection goes, and with it the lock)
+    # when: the worker dies (its connection goes, and with it the lock, once the server
+    # has ended that backend: closing only asks it to)
+    backend_pid = worker.info.backend_pid
     worker.close()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend_pid])
+            if cursor.fetchone() is None:
+                break
+            time.sleep(0.02)
 
     # then: the next sweep sends it
     assert outbox.send_due_mail() == 1
@@ -475,8 +485,6 @@ def test_a_batch_of_mail_goes_out_over_one_connection_to_the_mail_server(
 
 def test_a_kept_connection_the_server_dropped_is_opened_again_and_nothing_is_lost(
         db, counting_server):
-    import time
-
     server = counting_server(drop_after_each=True)
     mails = [_queue(to=f"agent{n}@example.test") for n in range(3)]
 
